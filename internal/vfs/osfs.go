@@ -1,0 +1,158 @@
+package vfs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+var errNoSpace = syscall.ENOSPC
+
+// Default is the operating system's filesystem.
+var Default FS = osFS{}
+
+type osFS struct{}
+
+func (osFS) Alignment() int { return DefaultAlignment }
+
+func (fs osFS) OpenFile(name string, opts OpenOptions) (File, error) {
+	flags := os.O_RDONLY
+	if opts.Write {
+		flags = os.O_RDWR
+	}
+	if opts.Create {
+		flags |= os.O_CREATE
+	}
+	if opts.Excl {
+		flags |= os.O_EXCL
+	}
+	if opts.Truncate {
+		flags |= os.O_TRUNC
+	}
+	if opts.Direct {
+		flags |= unix.O_DIRECT
+	}
+	f, err := os.OpenFile(name, flags, 0o644)
+	if err != nil {
+		if opts.Direct && errors.Is(err, unix.EINVAL) {
+			return nil, fmt.Errorf("vfs: open %s: %w", name, ErrDirectUnsupported)
+		}
+		return nil, err
+	}
+	return &osFile{File: f, direct: opts.Direct, align: fs.Alignment()}, nil
+}
+
+func (fs osFS) Open(name string) (File, error) { return fs.OpenFile(name, OpenOptions{}) }
+
+func (fs osFS) Create(name string) (File, error) {
+	return fs.OpenFile(name, OpenOptions{Write: true, Create: true, Truncate: true})
+}
+
+func (osFS) Remove(name string) error                    { return os.Remove(name) }
+func (osFS) RemoveAll(name string) error                 { return os.RemoveAll(name) }
+func (osFS) Rename(oldname, newname string) error        { return os.Rename(oldname, newname) }
+func (osFS) MkdirAll(dir string, perm os.FileMode) error { return os.MkdirAll(dir, perm) }
+func (osFS) Stat(name string) (os.FileInfo, error)       { return os.Stat(name) }
+
+func (osFS) List(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Name()
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func (osFS) SyncDir(dir string) error {
+	d, err := os.Open(filepath.Clean(dir))
+	if err != nil {
+		return err
+	}
+	serr := d.Sync()
+	cerr := d.Close()
+	if serr != nil {
+		return fmt.Errorf("vfs: sync dir %s: %w", dir, serr)
+	}
+	return cerr
+}
+
+func (osFS) DiskUsage(path string) (DiskUsage, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(path, &st); err != nil {
+		return DiskUsage{}, fmt.Errorf("vfs: statfs %s: %w", path, err)
+	}
+	bs := uint64(st.Bsize)
+	return DiskUsage{TotalBytes: st.Blocks * bs, FreeBytes: st.Bavail * bs}, nil
+}
+
+type osFile struct {
+	*os.File
+	direct bool
+	align  int
+}
+
+func (f *osFile) Direct() bool { return f.direct }
+
+func (f *osFile) checkAligned(b []byte, off int64) error {
+	if !f.direct {
+		return nil
+	}
+	if !IsAligned(b, f.align) || off%int64(f.align) != 0 {
+		return fmt.Errorf("vfs: %s: %d bytes at offset %d: %w", f.Name(), len(b), off, ErrUnaligned)
+	}
+	return nil
+}
+
+func (f *osFile) WriteAt(b []byte, off int64) (int, error) {
+	if err := f.checkAligned(b, off); err != nil {
+		return 0, err
+	}
+	return f.File.WriteAt(b, off)
+}
+
+func (f *osFile) Write(b []byte) (int, error) {
+	if f.direct {
+		off, err := f.File.Seek(0, 1)
+		if err != nil {
+			return 0, err
+		}
+		if err := f.checkAligned(b, off); err != nil {
+			return 0, err
+		}
+	}
+	return f.File.Write(b)
+}
+
+func (f *osFile) ReadAt(b []byte, off int64) (int, error) {
+	if err := f.checkAligned(b, off); err != nil {
+		return 0, err
+	}
+	return f.File.ReadAt(b, off)
+}
+
+func (f *osFile) Sync() error {
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		return fmt.Errorf("vfs: fdatasync %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
+func (f *osFile) Preallocate(off, n int64) error {
+	err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("vfs: fallocate %s: %w", f.Name(), err)
+	}
+	return nil
+}
