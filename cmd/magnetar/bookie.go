@@ -1,0 +1,15 @@
+package main
+
+import (
+	"github.com/magnetar/magnetar/internal/config"
+)
+
+func bookieCommand() *command {
+	return &command{
+		name:    "bookie",
+		summary: "run a bookie, the storage node that keeps ledgers",
+		hasRole: true,
+		role:    config.Bookie,
+		pending: "see issue #6",
+	}
+}
