@@ -6,9 +6,12 @@
 // either passes it on (and stops touching the Buf) or calls Release exactly
 // once. Retain adds a reference for a second holder (a consumer's pending
 // delivery, the entry cache, the write cache). When the count reaches zero the
-// memory returns to its pool. Under the `invariants` build tag a double
-// release or a use after release panics with the Buf's history, and
-// LiveBuffers counts what is outstanding so tests can check for leaks.
+// memory returns to its pool. A release that takes the count below zero
+// panics. Under the `invariants` build tag a released Buf is poisoned rather
+// than recycled (the pool gets a fresh header for the same memory), so a
+// stale holder's Release or Retain panics even after the memory was handed
+// out again, and its Bytes is nil. LiveBuffers counts what is outstanding so
+// tests can check for leaks.
 package bufs
 
 import (
@@ -134,13 +137,16 @@ func (b *Buf) Release() {
 	if n < 0 {
 		panic("bufs: Release of a buffer with no references (double release)")
 	}
-	trackRelease(b)
-	if b.pool == nil {
-		return
+	p := b.pool
+	if p == nil {
+		return // Wrap'd memory: neither counted nor tracked
 	}
-	b.pool.live.Add(-1)
-	if b.class >= 0 {
+	trackRelease(b)
+	p.live.Add(-1)
+	class := b.class
+	b = recycle(b) // under invariants a fresh header; the old one is poisoned
+	if class >= 0 {
 		b.b = b.b[:cap(b.b)]
-		b.pool.classes[b.class].Put(b)
+		p.classes[class].Put(b)
 	}
 }

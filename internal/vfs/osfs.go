@@ -90,7 +90,12 @@ func (osFS) DiskUsage(path string) (DiskUsage, error) {
 	if err := unix.Statfs(path, &st); err != nil {
 		return DiskUsage{}, fmt.Errorf("vfs: statfs %s: %w", path, err)
 	}
-	bs := uint64(st.Bsize)
+	// Block counts are in fragment units (f_frsize); f_bsize is only the
+	// preferred I/O size, equal to it on ext4 and xfs but not everywhere.
+	bs := uint64(st.Frsize)
+	if bs == 0 {
+		bs = uint64(st.Bsize)
+	}
 	return DiskUsage{TotalBytes: st.Blocks * bs, FreeBytes: st.Bavail * bs}, nil
 }
 
@@ -139,15 +144,36 @@ func (f *osFile) ReadAt(b []byte, off int64) (int, error) {
 	return f.File.ReadAt(b, off)
 }
 
+// fd is the file's descriptor, or os.ErrClosed (as the os package's own
+// methods report) once it is closed. Fd has no side effect on a regular
+// file, which is never in non-blocking mode; unlike SyscallConn().Control
+// it does not allocate on the fdatasync path. Sync racing Close is a
+// caller's bug either way.
+func (f *osFile) fd(op string) (int, error) {
+	fd := f.Fd()
+	if fd == ^uintptr(0) {
+		return -1, &os.PathError{Op: op, Path: f.Name(), Err: os.ErrClosed}
+	}
+	return int(fd), nil
+}
+
 func (f *osFile) Sync() error {
-	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+	fd, err := f.fd("fdatasync")
+	if err != nil {
+		return err
+	}
+	if err := unix.Fdatasync(fd); err != nil {
 		return fmt.Errorf("vfs: fdatasync %s: %w", f.Name(), err)
 	}
 	return nil
 }
 
 func (f *osFile) Preallocate(off, n int64) error {
-	err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_KEEP_SIZE, off, n)
+	fd, err := f.fd("fallocate")
+	if err != nil {
+		return err
+	}
+	err = unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n)
 	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
 		return nil
 	}

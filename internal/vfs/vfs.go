@@ -11,8 +11,13 @@
 //     renames inside it survive a crash; Preallocate is fallocate.
 //   - MemFS: an in-memory filesystem that remembers what was synced. Crash()
 //     forgets unsynced file data and directory changes (creations, renames,
-//     removals) whose directory was not synced.
-//   - Injector: wraps any FS and fails, shortens or delays chosen operations.
+//     removals) whose directory was not synced, optionally keeping a random
+//     prefix of them (torn tails). CrashAfter(n) cuts the power after the
+//     n-th mutating operation, so a test can crash at every write and sync
+//     boundary of a workload in turn. Capacity is settable (ENOSPC).
+//   - Injector: wraps any FS; rules choose operations (by Op and path) and
+//     fail them, shorten writes, delay them or call back into the test, once,
+//     always, after N calls or with a seeded probability.
 //
 // Durability contract, which every implementation honours and every caller
 // relies on: data written to a file is durable after File.Sync returns; a

@@ -1,0 +1,5 @@
+//go:build !invariants
+
+package bufs
+
+const invariantsEnabled = false

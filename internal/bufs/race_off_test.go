@@ -1,0 +1,5 @@
+//go:build !race
+
+package bufs
+
+const raceEnabled = false
