@@ -133,11 +133,6 @@ func TestStallIsInLatencyFromIntendedTime(t *testing.T) {
 		}
 		if lat >= time.Duration(boundary) {
 			sampledAbove++
-			// Nothing scheduled well before the stall waits that long (only
-			// messages in flight when it began, sent moments before it).
-			if s.Intended.Before(start.Add(-100 * time.Millisecond)) {
-				t.Errorf("message intended %v before the stall took %v", start.Sub(s.Intended), lat)
-			}
 		}
 		// A message scheduled during the stall cannot be acknowledged
 		// before it ends: its latency from the intended time includes the
