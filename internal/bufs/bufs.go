@@ -31,10 +31,11 @@ const (
 
 // Buf is a reference-counted byte buffer.
 type Buf struct {
-	b     []byte // len is the requested length; cap is the class size
-	refs  atomic.Int32
-	class int8 // -1: not pooled
-	pool  *Pool
+	b      []byte // len is the requested length; cap is the class size
+	refs   atomic.Int32
+	class  int8 // -1: not pooled
+	pool   *Pool
+	parent *Buf // set for a view: the buffer whose memory it shares
 }
 
 // Pool is a set of size-classed buffer pools. The zero value is not usable;
@@ -137,6 +138,11 @@ func (b *Buf) Release() {
 	if n < 0 {
 		panic("bufs: Release of a buffer with no references (double release)")
 	}
+	if parent := b.parent; parent != nil {
+		releaseView(b)
+		parent.Release()
+		return
+	}
 	p := b.pool
 	if p == nil {
 		return // Wrap'd memory: neither counted nor tracked
@@ -149,4 +155,35 @@ func (b *Buf) Release() {
 		b.b = b.b[:cap(b.b)]
 		p.classes[class].Put(b)
 	}
+}
+
+// views recycles view headers.
+var views = sync.Pool{New: func() any { return new(Buf) }}
+
+// View returns a buffer holding b's bytes [from, to) without copying them,
+// with one reference of its own. The view keeps b's memory alive (it holds a
+// reference to b) until the view's last Release. A connection that reads
+// frames into a large buffer hands out views of the frames' payloads, so
+// that the payloads reach their consumers without a copy.
+func (b *Buf) View(from, to int) *Buf {
+	if from < 0 || to < from || to > len(b.b) {
+		panic(fmt.Sprintf("bufs: View(%d, %d) of a %d-byte buffer", from, to, len(b.b)))
+	}
+	b.Retain()
+	v := views.Get().(*Buf)
+	v.b = b.b[from:to:to]
+	v.class = -1
+	v.parent = b
+	v.refs.Store(1)
+	return v
+}
+
+func releaseView(v *Buf) {
+	v.b = nil
+	v.parent = nil
+	if poisonViews {
+		v.refs.Store(-1 << 30)
+		return
+	}
+	views.Put(v)
 }

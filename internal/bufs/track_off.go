@@ -7,3 +7,5 @@ func trackRelease(*Buf) {}
 
 // recycle returns the header to put back in the pool: b itself.
 func recycle(b *Buf) *Buf { return b }
+
+const poisonViews = false

@@ -29,3 +29,7 @@ func recycle(b *Buf) *Buf {
 	b.refs.Store(poisoned)
 	return fresh
 }
+
+// poisonViews: under invariants released view headers are never reused, so a
+// stale view's second Release panics.
+const poisonViews = true

@@ -55,6 +55,12 @@ func (rd *Reader) Next() (Header, []byte, error) {
 	if length > MaxPayload {
 		return Header{}, nil, fmt.Errorf("offset %d: %w: length %d", rd.off, ErrTorn, length)
 	}
+	if rd.off+HeaderSize+length > rd.size {
+		// Checked before reading so that a garbage length never makes the
+		// reader allocate a window for bytes the file does not have.
+		return Header{}, nil, fmt.Errorf("offset %d: %w: record of %d bytes cut by the end of the file at %d",
+			rd.off, ErrTorn, HeaderSize+length, rd.size)
+	}
 	rec, err := rd.window(rd.off, int(HeaderSize+length))
 	if err != nil {
 		return Header{}, nil, err
@@ -95,11 +101,19 @@ func (rd *Reader) window(off int64, n int) ([]byte, error) {
 }
 
 // NextValidAfter reports whether a whole valid record of this file starts at
-// any multiple of align at or after off. Owners use it after ErrTorn: invalid
-// bytes followed by a valid record mean corruption, not a torn tail. It reads
-// the rest of the file.
+// a multiple of align strictly after off, and returns the first such offset.
+// Owners use it after ErrTorn (or after a clean end short of the end of the
+// file): invalid bytes followed by a valid record may mean corruption rather
+// than a torn tail. It reads the rest of the file; align must be a power of
+// two.
 func (rd *Reader) NextValidAfter(off int64, align int) (int64, bool) {
 	a := int64(align)
+	if a <= 0 {
+		a = 1
+	}
+	if off < 0 {
+		off = -1
+	}
 	start := (off + a - 1) / a * a
 	if start == off {
 		start += a
@@ -109,8 +123,13 @@ func (rd *Reader) NextValidAfter(off int64, align int) (int64, bool) {
 		if err != nil || len(hb) < HeaderSize || allZero(hb) {
 			continue
 		}
+		// Cheap checks on the header alone before reading the payload: on a
+		// garbage region, reading a window of a bogus length at every
+		// aligned offset would make this quadratic in the file size.
 		length := int64(uint32(hb[4]) | uint32(hb[5])<<8 | uint32(hb[6])<<16 | uint32(hb[7])<<24)
-		if length > MaxPayload {
+		fileNum := uint32(hb[8]) | uint32(hb[9])<<8 | uint32(hb[10])<<16 | uint32(hb[11])<<24
+		if fileNum != rd.fileNum || hb[12] == byte(KindInvalid) || hb[14] != 0 || hb[15] != 0 ||
+			length > MaxPayload || p+HeaderSize+length > rd.size {
 			continue
 		}
 		rec, err := rd.window(p, int(HeaderSize+length))

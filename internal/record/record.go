@@ -65,6 +65,7 @@ const (
 	KindLAC     Kind = 4 // explicit LAC: entry holds the LAC, payload the blob
 	KindMeta    Kind = 5 // ledger metadata (master key) for the bookie
 	KindDelete  Kind = 6 // the ledger was deleted
+	KindBarrier Kind = 7 // no content: a durability barrier (force ledger)
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
