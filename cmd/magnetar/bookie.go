@@ -10,6 +10,6 @@ func bookieCommand() *command {
 		summary: "run a bookie, the storage node that keeps ledgers",
 		hasRole: true,
 		role:    config.Bookie,
-		pending: "see issue #6",
+		run:     bookieRun,
 	}
 }

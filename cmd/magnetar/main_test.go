@@ -89,13 +89,11 @@ func TestUnimplementedCommandsSayOneLine(t *testing.T) {
 		{[]string{"standalone"}, "magnetar: standalone: not implemented yet (see issue #8)\n"},
 		{[]string{"broker", "--cluster-name", "c"}, "magnetar: broker: not implemented yet (see issue #8)\n"},
 		{[]string{"broker"}, "magnetar: broker: not implemented yet (see issue #8)\n"},
-		{[]string{"bookie"}, "magnetar: bookie: not implemented yet (see issue #6)\n"},
 		{[]string{"proxy"}, "magnetar: proxy: not implemented yet (no issue planned yet)\n"},
 		{[]string{"loadgen", "-rate", "10"}, "magnetar: loadgen: not implemented yet (see issue #9)\n"},
 		{[]string{"bench"}, "magnetar: bench: not implemented yet (see issue #9)\n"},
 		// scripts/bench.sh probes with --help to learn whether bench exists.
 		{[]string{"bench", "--help"}, "magnetar: bench: not implemented yet (see issue #9)\n"},
-		{[]string{"journal", "dump", "data/bookkeeper/journal"}, "magnetar: journal dump: not implemented yet (see issue #4)\n"},
 	} {
 		code, out, errOut := invoke(t, nil, c.args...)
 		if code != exitUsage || out != "" || errOut != c.line {

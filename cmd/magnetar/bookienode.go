@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/magnetar/magnetar/engine"
+	"github.com/magnetar/magnetar/engine/server"
+	"github.com/magnetar/magnetar/internal/base"
+	"github.com/magnetar/magnetar/internal/config"
+	"github.com/magnetar/magnetar/journal"
+	"github.com/magnetar/magnetar/ledgerstore"
+	"github.com/magnetar/magnetar/metastore"
+)
+
+// bookieNode is a running bookie: engine, server and registration.
+type bookieNode struct {
+	eng *engine.Bookie
+	srv *server.Server
+	reg *server.Registration
+	id  string
+}
+
+// engineOptions maps the bookie keys of the configuration to the engine's
+// options.
+func engineOptions(b config.BookieConfig, log *slog.Logger) engine.Options {
+	mb := func(n int) int64 { return int64(n) << 20 }
+	return engine.Options{
+		Logger:        log,
+		FlushInterval: b.FlushInterval,
+		GCInterval:    b.GCWaitTime,
+		Journal: journal.Options{
+			Dirs:                    b.JournalDirs(),
+			DisableDirectIO:         !b.JournalDirectIO,
+			Alignment:               b.JournalAlignmentSize,
+			MaxSegmentBytes:         mb(b.JournalMaxSizeMB),
+			PreallocBytes:           mb(b.JournalPreAllocSizeMB),
+			MaxGroupWait:            b.JournalMaxGroupWait,
+			BufferedWritesThreshold: int(b.JournalBufferedWritesThreshold),
+			QueueMaxBytes:           b.JournalQueueMaxBytes,
+			MaxBackups:              b.JournalMaxBackups,
+		},
+		Storage: ledgerstore.Options{
+			Dirs:                     b.LedgerDirectories,
+			WriteCacheMaxBytes:       mb(b.WriteCacheMaxSizeMb),
+			ReadCacheMaxBytes:        mb(b.ReadAheadCacheMaxSizeMb),
+			ReadAheadBatchSize:       b.ReadAheadCacheBatchSize,
+			ReadAheadBatchBytes:      b.ReadAheadCacheBatchBytes,
+			EntryLogSizeLimit:        b.LogSizeLimit,
+			MinorCompactionThreshold: b.MinorCompactionThreshold,
+			MinorCompactionInterval:  b.MinorCompactionInterval,
+			MajorCompactionThreshold: b.MajorCompactionThreshold,
+			MajorCompactionInterval:  b.MajorCompactionInterval,
+			CompactionRateBytes:      b.CompactionRateByBytes,
+			DiskUsageThreshold:       b.DiskUsageThreshold,
+			DiskUsageLwmThreshold:    b.DiskUsageLwmThreshold,
+			DiskCheckInterval:        b.DiskCheckInterval,
+		},
+	}
+}
+
+// startBookie opens the storage (replaying the journal), serves it on
+// bookiePort and registers it under ledgersRoot in store.
+func startBookie(ctx context.Context, p *proc, store metastore.Store, ledgersRoot string) (*bookieNode, error) {
+	cfg := p.Config
+	log := p.Logger.With("component", "bookie")
+	n := &bookieNode{}
+	opts := engineOptions(cfg.Bookie, log)
+	var modeChanged = make(chan bool, 1)
+	opts.OnModeChange = func(readOnly bool) {
+		select {
+		case modeChanged <- readOnly:
+		default:
+			<-modeChanged
+			modeChanged <- readOnly
+		}
+	}
+	if store != nil {
+		opts.LedgerExists = func(ctx context.Context, l base.LedgerID) (bool, error) {
+			_, ok, err := store.Exists(ctx, metastore.LedgerPath(ledgersRoot, int64(l)))
+			return ok, err
+		}
+	}
+	eng, err := engine.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	n.eng = eng
+	addr := net.JoinHostPort(cfg.Network.BindAddress, strconv.Itoa(cfg.Network.BookiePort))
+	srv, err := server.New(eng, server.Options{Addr: addr, MaxFrameSize: cfg.Network.NettyMaxFrameSizeBytes, Logger: log})
+	if err != nil {
+		_ = eng.Close()
+		return nil, err
+	}
+	n.srv = srv
+	srv.Serve()
+	n.id = bookieID(cfg, srv.Addr())
+	if p.Mux != nil {
+		server.RegisterHTTP(p.Mux, eng, srv)
+	}
+	if p.Registry != nil {
+		registerBookieMetrics(p.Registry, eng, srv)
+	}
+	if store != nil {
+		reg, err := server.Register(ctx, store, ledgersRoot, n.id, eng.ReadOnly(), log)
+		if err != nil {
+			n.close()
+			return nil, err
+		}
+		n.reg = reg
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case ro := <-modeChanged:
+					if err := reg.SetReadOnly(ctx, ro); err != nil {
+						log.Error("moving the bookie registration failed", "readOnly", ro, "err", err)
+					} else {
+						log.Warn("bookie mode changed", "readOnly", ro)
+					}
+				}
+			}
+		}()
+	}
+	log.Info("bookie started", "id", n.id, "address", srv.Addr().String(),
+		"journal", cfg.Bookie.JournalDirs(), "ledgers", cfg.Bookie.LedgerDirectories)
+	return n, nil
+}
+
+// bookieID is the bookie's address as others reach it: advertisedAddress
+// (or the bind address, or 127.0.0.1 for a wildcard) and the port.
+func bookieID(cfg *config.Config, addr net.Addr) string {
+	host := cfg.Network.AdvertisedAddress
+	if host == "" {
+		host = cfg.Network.BindAddress
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	_, port, _ := net.SplitHostPort(addr.String())
+	return net.JoinHostPort(host, port)
+}
+
+func (n *bookieNode) close() error {
+	var errs []error
+	if n.reg != nil {
+		errs = append(errs, n.reg.Close(context.Background()))
+	}
+	if n.srv != nil {
+		errs = append(errs, n.srv.Close())
+	}
+	if n.eng != nil {
+		errs = append(errs, n.eng.Close())
+	}
+	return errors.Join(errs...)
+}
+
+func registerBookieMetrics(reg prometheus.Registerer, eng *engine.Bookie, srv *server.Server) {
+	gauge := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	counter := func(name, help string, f func() float64) {
+		reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, f))
+	}
+	counter("bookie_add_entry_count", "Entries added.", func() float64 { return float64(eng.Stats().Adds) })
+	counter("bookie_journal_sync_count", "Journal fdatasyncs (commit groups).", func() float64 { return float64(eng.Stats().Journal.Syncs) })
+	counter("bookie_journal_written_bytes", "Bytes written to journal segments.", func() float64 { return float64(eng.Stats().Journal.WrittenBytes) })
+	counter("bookie_flush_count", "Write cache segments flushed to entry logs.", func() float64 { return float64(eng.Stats().Storage.Flushes) })
+	counter("bookie_checkpoint_count", "Checkpoints completed.", func() float64 { return float64(eng.Stats().Checkpoints) })
+	counter("bookie_read_entry_count", "Read requests served.", func() float64 { return float64(srv.Stats.Reads.Load()) })
+	counter("bookie_request_errors", "Requests answered with an error.", func() float64 { return float64(srv.Stats.Errors.Load()) })
+	gauge("bookie_write_cache_size", "Bytes held by the write cache.", func() float64 { return float64(eng.Stats().Storage.WriteCacheBytes) })
+	gauge("bookie_read_only", "1 while the bookie refuses adds.", func() float64 {
+		if eng.ReadOnly() {
+			return 1
+		}
+		return 0
+	})
+}
+
+func bookieRun(ctx context.Context, p *proc, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q", args)
+	}
+	storeURL, root, err := p.Config.Metadata.BookieMetadataStore()
+	if err != nil {
+		return configError{err}
+	}
+	store, err := metastore.Open(storeURL, metastore.Options{Logger: p.Logger})
+	if err != nil {
+		return fmt.Errorf("metadata store %s: %w", storeURL, err)
+	}
+	defer store.Close()
+	n, err := startBookie(ctx, p, store, root)
+	if err != nil {
+		return err
+	}
+	<-ctx.Done()
+	p.Logger.Info("bookie stopping")
+	return n.close()
+}
