@@ -383,3 +383,160 @@ func TestMarkIsDurableEnd(t *testing.T) {
 		t.Fatalf("mark %v after B (at %v) was synced", m3, *cb.last.Load())
 	}
 }
+
+// TestMarkAtSegmentEnd: a mark taken when a reused segment is durable up to
+// its end marker, before the writer has moved to the next segment, must
+// replay cleanly: it names the next segment, not the stale bytes after the
+// end marker.
+func TestMarkAtSegmentEnd(t *testing.T) {
+	t.Run("replay", func(t *testing.T) { testMarkAtSegmentEnd(t, false) })
+	t.Run("checkpoint then crash", func(t *testing.T) { testMarkAtSegmentEnd(t, true) })
+}
+
+func testMarkAtSegmentEnd(t *testing.T, crash bool) {
+	mem := vfs.NewMem()
+	inj := vfs.NewInjector(mem)
+	opts := testOptions(inj, "/j")
+	opts.MaxSegmentBytes = 128 << 10
+	opts.MaxBackups = -1
+	j := mustOpen(t, opts)
+	for e := int64(0); e < 200; e++ {
+		if _, err := j.AppendSync(record.KindEntry, 1, e, payloadFor(1, e, 1000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.SetCheckpoint(j.Mark()); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+
+	// Reopen with smaller segments: the first one reuses a 128 KiB file,
+	// so stale bytes follow its end marker. Hold the making of the next,
+	// from before the reopen (the preparer makes it at once).
+	segs, _, _ := listSegments(mem, "/j")
+	cur := segs[len(segs)-1].num + 1 // the segment the reopen will write
+	release := make(chan struct{})
+	var once sync.Once
+	open := func() { once.Do(func() { close(release) }) }
+	defer open()
+	inj.Add(vfs.Rule{
+		Ops:    []vfs.Op{vfs.OpCreate, vfs.OpRename},
+		Path:   vfs.PathEquals("/j/" + SegmentName(cur+1)),
+		Action: vfs.Call(func(vfs.Op, string) error { <-release; return nil }),
+	})
+	opts.MaxSegmentBytes = 64 << 10
+	j = mustOpen(t, opts)
+	defer func() { j.Close() }()
+	d := j.dirs[0]
+	if got := j.Mark()[0].File; got != cur {
+		t.Fatalf("reopened at segment %d, want %d", got, cur)
+	}
+	if j.Stats().Recycled == 0 {
+		t.Fatal("the segment was not made from a reused file")
+	}
+	var cb countCB
+	n := int32(0)
+	for e := int64(1000); j.Mark()[0].File == cur && e < 2000; e++ {
+		if err := j.Append(record.KindEntry, 1, e, payloadFor(1, e, 1000), &cb); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		d.mu.Lock()
+		rotated := len(d.mu.switches) > 0
+		d.mu.Unlock()
+		if rotated {
+			waitFor(t, "the old segment to be durable to its end", func() bool {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				return d.durable.Load() >= d.mu.switches[0].at
+			})
+			break
+		}
+	}
+	mark := j.Mark()
+	if mark[0].File != cur+1 || mark[0].Offset != 4096 {
+		t.Fatalf("mark %v at the end of segment %d, want the start of segment %d", mark, cur, cur+1)
+	}
+	if crash {
+		// Checkpoint at that mark, then lose power before the next
+		// segment exists. The segment being written must survive, so
+		// that the restart numbers its new segment past the checkpoint.
+		if err := j.SetCheckpoint(mark); err != nil {
+			t.Fatal(err)
+		}
+		mem.CrashAfter(mem.Ops())
+		open()
+		j.Close()
+		mem.Crash()
+		recovered := testOptionsLike(opts, mem)
+		j = mustOpen(t, recovered)
+		if _, err := replayAll(t, j, mark); err != nil {
+			t.Fatalf("replay from %v after the crash: %v", mark, err)
+		}
+		for e := int64(5000); e < 5003; e++ {
+			if _, err := j.AppendSync(record.KindEntry, 1, e, payloadFor(1, e, 100)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		j.Close()
+		j = mustOpen(t, recovered)
+		got, err := replayAll(t, j, mark)
+		if err != nil || len(got) < 3 || got[len(got)-1].entry != 5002 {
+			t.Fatalf("records appended after the restart not replayed from %v: %d records, %v", mark, len(got), err)
+		}
+		return
+	}
+	open()
+	waitFor(t, "completions", func() bool { return cb.n.Load() == n })
+	j.Close()
+	j = mustOpen(t, testOptionsLike(opts, mem))
+	if _, err := replayAll(t, j, mark); err != nil {
+		t.Fatalf("replay from %v: %v", mark, err)
+	}
+}
+
+// TestCheckpointAtEmptySegmentCrash: a checkpoint naming the start of a
+// segment that holds nothing durable yet, with every older segment freed,
+// then a power cut: the restart must not number its new segment below the
+// checkpoint.
+func TestCheckpointAtEmptySegmentCrash(t *testing.T) {
+	mem := vfs.NewMem()
+	opts := testOptions(mem, "/j")
+	opts.MaxSegmentBytes = 64 << 10
+	opts.MaxBackups = -1
+	j := mustOpen(t, opts)
+	for e := int64(0); j.Mark()[0].File < 4; e++ {
+		if _, err := j.AppendSync(record.KindEntry, 1, e, payloadFor(1, e, 3000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	j = mustOpen(t, opts) // a new, empty segment
+	mark := j.Mark()
+	if mark[0].Offset != 4096 {
+		t.Fatalf("mark %v: expected the start of an empty segment", mark)
+	}
+	if err := j.SetCheckpoint(mark); err != nil {
+		t.Fatal(err)
+	}
+	if segs, _, _ := listSegments(mem, "/j"); len(segs) == 0 || segs[0].num != mark[0].File {
+		t.Fatalf("segments after the checkpoint: %+v", segs)
+	}
+	mem.CrashAfter(mem.Ops())
+	j.Close()
+	mem.Crash()
+	j = mustOpen(t, opts)
+	if m := j.Mark(); m[0].Less(mark[0]) {
+		t.Fatalf("after the crash the journal writes at %v, below the checkpoint %v", m[0], mark[0])
+	}
+	if _, err := j.AppendSync(record.KindEntry, 1, 9999, payloadFor(1, 9999, 10)); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	j = mustOpen(t, opts)
+	defer j.Close()
+	got, err := replayAll(t, j, mark)
+	if err != nil || len(got) != 1 || got[0].entry != 9999 {
+		t.Fatalf("replay from %v: %+v, %v", mark, got, err)
+	}
+}

@@ -118,9 +118,13 @@
 // temporary file, fsync, rename, directory fsync) and then calls
 // SetCheckpoint, which frees the segments wholly below the mark (recycling or
 // deleting them, oldest first, each step durable) except the MaxBackups
-// newest of them. Marks are durable positions, never merely written ones:
-// the bytes below a mark survive any crash, so positions below a persisted
-// checkpoint are never reused. After a restart, Replay(checkpoint) replays the
+// newest of them, and never the segment being written. Marks are durable
+// positions, never merely written ones, and a mark at the very end of a
+// segment names the start of the next one. A restart gives its new segment
+// the number after the last segment with records, or the number of the first
+// of the trailing segments without records. Together these keep every
+// position written after a restart at or after any persisted checkpoint, so
+// a replay from it never skips a record. After a restart, Replay(checkpoint) replays the
 // rest; replay is idempotent for the owner, who may see records it already
 // flushed.
 //

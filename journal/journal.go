@@ -168,6 +168,14 @@ func (j *Journal) Mark() Checkpoint {
 		d.mu.Lock()
 		num, segStart := d.mu.wnum, d.mu.wsegStart
 		dur := d.durable.Load()
+		if len(d.mu.switches) > 0 && dur >= d.mu.switches[0].at {
+			// The old segment is durable to its end marker and the writer
+			// is about to move on: name the start of the next segment. A
+			// position after a segment's end marker would make Replay
+			// start among a recycled file's stale bytes, which it cannot
+			// tell from lost records.
+			num, segStart = d.mu.switches[0].num, d.mu.switches[0].at
+		}
 		d.mu.Unlock()
 		// The writer switches segments only once the old one is durable,
 		// so the durable end is never behind the current segment's start.
@@ -177,8 +185,9 @@ func (j *Journal) Mark() Checkpoint {
 }
 
 // SetCheckpoint tells the journal that everything below cp is durable in
-// ledger storage, so segments wholly below it may go: it deletes them,
-// keeping the MaxBackups newest of them. The caller persists cp itself
+// ledger storage, so segments wholly below it may go: it frees them (keeping
+// a few for reuse, deleting the rest), except the MaxBackups newest of them
+// and the segment being written. The caller persists cp itself
 // (SaveCheckpoint is a helper) before calling, so that a restart never
 // replays from a checkpoint older than the segments left. Must not run
 // concurrently with Replay.
@@ -192,12 +201,20 @@ func (j *Journal) SetCheckpoint(cp Checkpoint) error {
 			return fmt.Errorf("journal: checkpoint position %d names directory %d", i, cp[i].Dir)
 		}
 		d.mu.Lock()
-		cur := d.mu.wnum
+		newest, writing, closing := d.mu.file, d.mu.wnum, d.mu.closing
 		d.mu.Unlock()
-		if cp[i].File > cur {
-			return fmt.Errorf("journal: checkpoint %v is past the segment being written (%d)", cp[i], cur)
+		if closing {
+			return ErrClosed
 		}
-		if err := d.deleteBelow(cp[i].File, j.opts.keepBackups()); err != nil {
+		if cp[i].File > newest {
+			return fmt.Errorf("journal: checkpoint %v is past the newest segment (%d)", cp[i], newest)
+		}
+		// Never free the segment being written, even when the checkpoint
+		// names the next one (Mark at a segment's end): if power failed
+		// before the next segment was durable, a restart would find an
+		// older newest segment, number its new segment below the
+		// checkpoint, and the next replay would skip what it appended.
+		if err := d.deleteBelow(min(cp[i].File, writing), j.opts.keepBackups()); err != nil {
 			errs = append(errs, err)
 		}
 	}

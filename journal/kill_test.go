@@ -52,7 +52,18 @@ func TestKill9(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	total := 0
 	for cycle := 1; cycle <= cycles; cycle++ {
+		before, err := LoadCheckpoint(vfs.Default, filepath.Join(root, "checkpoint"))
+		if err != nil {
+			t.Fatal(err)
+		}
 		acks := runKill9Child(t, root, cycle, time.Duration(20+rng.IntN(300))*time.Millisecond)
+		// Positions only move forward: whatever this run acknowledged lies
+		// at or after the checkpoint in force when it started.
+		for _, a := range acks {
+			if len(before) > 0 && a.pos.Less(before[a.pos.Dir]) {
+				t.Fatalf("cycle %d: %d:%d acknowledged at %v, below the checkpoint %v", cycle, a.ledger, a.entry, a.pos, before)
+			}
+		}
 		total += len(acks)
 		verifyKill9(t, root, acks, cycle)
 	}
@@ -157,7 +168,20 @@ func verifyKill9(t *testing.T, root string, acks []ackRec, cycle int) {
 	defer j.Close()
 	got, err := replayAll(t, j, cp)
 	if err != nil {
-		t.Fatalf("cycle %d: replay: %v", cycle, err)
+		var sb strings.Builder
+		for _, d := range opts.Dirs {
+			names, _ := vfs.Default.List(d)
+			for _, n := range names {
+				fi, _ := os.Stat(filepath.Join(d, n))
+				fmt.Fprintf(&sb, "%s %d\n", filepath.Join(d, n), fi.Size())
+			}
+			Dump(vfs.Default, d, &sb)
+		}
+		// MAGNETAR_KILL9_DEBUG=DIR keeps a copy of the journal for study.
+		if dbg := os.Getenv("MAGNETAR_KILL9_DEBUG"); dbg != "" {
+			exec.Command("cp", "-a", root, dbg).Run()
+		}
+		t.Fatalf("cycle %d: replay from %v: %v\n%s", cycle, cp, err, tail(sb.String(), 60000))
 	}
 	checkOrder(t, got)
 	present := make(map[Pos]replayed, len(got))
@@ -247,4 +271,11 @@ func TestKill9Child(t *testing.T) {
 	outMu.Lock()
 	out.Flush()
 	outMu.Unlock()
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
 }

@@ -53,7 +53,7 @@ func scanSegment(fs vfs.FS, path string, num uint32, from int64,
 		return sc, nil, nil, fmt.Errorf("journal: read %s: %w", path, err)
 	}
 	rd := record.NewReader(f, sc.size, num, max(from, record.FileHeaderSize))
-	if h, err := record.DecodeFileHeader(hb[:n], Magic); err == nil && h.FileNum == num {
+	if h, err := record.DecodeFileHeader(hb[:n], magic); err == nil && h.FileNum == num {
 		sc.headerOK, sc.header = true, h
 	} else {
 		sc.end, sc.stop = 0, err
@@ -115,7 +115,7 @@ func durabilityProof(f vfs.File, size int64, num uint32, bad int64) (int64, bool
 }
 
 // recover examines the directory at Open: it checks that segment numbers
-// are consecutive, removes trailing segments that hold no record (made ahead
+// are consecutive, frees trailing segments that hold no record (made ahead
 // of need, or cut off whole), cuts a torn tail off the newest remaining one,
 // and returns the number for the segment this run will write.
 func (d *dirLog) recover() (uint32, error) {
@@ -140,6 +140,15 @@ func (d *dirLog) recover() (uint32, error) {
 			return 0, corruptf(segs[i].path, 0, "segments %d to %d are missing", segs[i-1].num+1, segs[i].num-1)
 		}
 	}
+	// The new segment takes the lowest number of the trailing segments
+	// without records (or follows the last one with records). That keeps
+	// every new position at or after any checkpoint: a checkpoint names at
+	// most the first of those segments, at its first record offset, since
+	// nothing durable lies in them and the writer's segment is never freed.
+	next := uint32(1)
+	if len(segs) > 0 {
+		next = segs[len(segs)-1].num + 1
+	}
 	for len(segs) > 0 {
 		last := &segs[len(segs)-1]
 		keep, err := d.recoverTail(last)
@@ -149,6 +158,7 @@ func (d *dirLog) recover() (uint32, error) {
 		if keep {
 			break
 		}
+		next = last.num
 		// Newest first, each durable before the next: the segments left
 		// stay contiguous whatever a crash keeps.
 		if err := d.free(*last); err != nil {
@@ -160,10 +170,7 @@ func (d *dirLog) recover() (uint32, error) {
 		segs = segs[:len(segs)-1]
 	}
 	d.recovered = segs
-	if len(segs) == 0 {
-		return 1, nil
-	}
-	return segs[len(segs)-1].num + 1, nil
+	return next, nil
 }
 
 // recoverTail examines the newest segment. It returns false when the segment

@@ -13,8 +13,8 @@ import (
 	"github.com/magnetar/magnetar/internal/vfs"
 )
 
-// Magic is the file magic of a journal segment. Part of the format.
-var Magic = [8]byte{'M', 'G', 'J', 'O', 'U', 'R', 'N', 'L'}
+// magic is the file magic of a journal segment. Part of the format.
+var magic = [8]byte{'M', 'G', 'J', 'O', 'U', 'R', 'N', 'L'}
 
 // segmentSuffix ends every segment's name: 16 lowercase hex digits of the
 // file number, then this. Part of the format.
@@ -93,7 +93,7 @@ func int64cmp(a, b int64) int {
 // padding record up to the alignment. Records start at offset align.
 func headerBlock(num uint32, align int) []byte {
 	b := vfs.AlignedBuffer(align, align)
-	record.PutFileHeader(b, record.FileHeader{Magic: Magic, Version: record.FormatVersion, FileNum: num})
+	record.PutFileHeader(b, record.FileHeader{Magic: magic, Version: record.FormatVersion, FileNum: num})
 	pad := b[record.FileHeaderSize:]
 	// Ledger 0: this padding proves nothing durable (see durability
 	// markers in the package comment); Entry: the segment's alignment,
@@ -217,7 +217,9 @@ func (d *dirLog) takeBack(path string) {
 func (d *dirLog) offerRecycled(path string, size int64) bool {
 	d.recycleMu.Lock()
 	defer d.recycleMu.Unlock()
-	if len(d.recycle) >= maxRecycle {
+	if len(d.recycle) >= maxRecycle || slices.ContainsFunc(d.recycle, func(s segInfo) bool { return s.path == path }) {
+		// A number reused after a restart can free a second file under a
+		// name the pool already holds; renaming onto it would drop one.
 		return false
 	}
 	d.recycle = append(d.recycle, segInfo{path: path, size: size})
