@@ -25,8 +25,9 @@ test: deps
 	$(GO) test $(TESTFLAGS) $(PKGS)
 	$(GO) test -tags invariants -timeout 10m ./internal/bufs/...
 
+# The default scenario, two minutes at most; BENCH_ARGS="--url pulsar://host:6650 --runs 5" etc.
 bench: build
-	@scripts/bench.sh
+	@scripts/bench.sh $(BENCH_ARGS)
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
