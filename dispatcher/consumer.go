@@ -42,16 +42,14 @@ type Consumer struct {
 }
 
 // canTake reports whether the consumer may receive an entry of msgs
-// messages now: it has that many permits; or, for an entry bigger than its
-// whole window (a batch larger than the client's receiver queue), it has
-// the whole window, since it would otherwise never get the entry. The Go
-// client's receive queue holds one slot per entry, so such an entry cannot
-// overflow it.
+// messages now. As in Pulsar, a whole entry goes out while the consumer has
+// any permits left, and its permits may go negative by the rest of the
+// batch: the client grants permits in steps of half its receiver queue,
+// counting messages it has consumed, so waiting for permits to cover a
+// large batch would make both sides wait forever. The client's receive
+// queue holds one slot per entry, so this cannot overflow it.
 func (c *Consumer) canTake(msgs int32) bool {
-	if !c.started || c.blocked || c.permits <= 0 {
-		return false
-	}
-	return c.permits >= int64(msgs) || c.permits >= c.window
+	return c.started && !c.blocked && c.permits > 0
 }
 
 // markStalledIfShort records that the consumer could not take an entry of
