@@ -10,6 +10,6 @@ func brokerCommand() *command {
 		summary: "run a broker: the Pulsar protocol, topics, lookup and the admin API",
 		hasRole: true,
 		role:    config.Broker,
-		pending: "see issue #8",
+		run:     brokerRun,
 	}
 }

@@ -12,6 +12,6 @@ func standaloneCommand() *command {
 			"\"standalone\", tenant \"public\", namespace \"public/default\", data under data/.",
 		hasRole: true,
 		role:    config.Standalone,
-		pending: "see issue #8",
+		run:     standaloneRun,
 	}
 }

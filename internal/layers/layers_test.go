@@ -35,6 +35,7 @@ var layer = map[string]int{
 	"results":         6,
 	"bench":           7,
 	"cmd":             8,
+	"e2e":             8,
 	"internal/layers": 0,
 }
 
