@@ -148,7 +148,7 @@ func benchCommand() *command {
 	return &command{
 		name:    "bench",
 		summary: "run benchmark scenarios and report results against the machine's limits",
-		args:    "[list | limits | compare OLD... -- NEW... | SCENARIO [flags]]",
+		args:    "[list | limits | journal | compare OLD... -- NEW... | SCENARIO [flags]]",
 		detail: "Runs a named scenario (default " + bench.DefaultScenario + ") against an in-process standalone\n" +
 			"node, or against a cluster with --url; measures the machine's limits in the same run; writes a\n" +
 			"result file and an HTML report per run into --out; prints a summary and the report's path.\n" +
@@ -156,6 +156,8 @@ func benchCommand() *command {
 			"  magnetar bench [flags] [SCENARIO [flags]]   run a scenario ('bench list' names them)\n" +
 			"  magnetar bench list                         list the scenarios, their workloads and time bounds\n" +
 			"  magnetar bench limits [flags]               measure only the machine's limits\n" +
+			"  magnetar bench journal [--size N] [--inflight N] [--duration D] [--dir DIR] [--buffered]\n" +
+			"                                              the journal alone against the device's limits\n" +
 			"  magnetar bench compare [--threshold 5%] OLD.json... -- NEW.json...\n" +
 			"  magnetar bench compare --old a.json,b.json --new c.json,d.json\n" +
 			"                                              regression verdict from repeated runs (Mann-Whitney U,\n" +
@@ -175,6 +177,8 @@ func benchCommand() *command {
 					return benchList(p.Stdout)
 				case "compare":
 					return benchCompare(p, args[1:])
+				case "journal":
+					return benchJournal(ctx, p, args[1:])
 				}
 			}
 			scenario := bench.DefaultScenario
@@ -507,4 +511,34 @@ func signedPct(f float64) string {
 		s = "+" + s
 	}
 	return s
+}
+
+// benchJournal runs the journal alone (bench.RunJournal) and prints its rate
+// and add latency beside the device's limits measured in the same run.
+func benchJournal(ctx context.Context, p *proc, args []string) error {
+	var o bench.JournalOptions
+	fs := flag.NewFlagSet("bench journal", flag.ContinueOnError)
+	fs.SetOutput(p.Stderr)
+	fs.StringVar(&o.Dir, "dir", "", "directory for the journal and the device measurements (default data/bench)")
+	fs.IntVar(&o.EntrySize, "size", 1024, "payload bytes per add")
+	fs.IntVar(&o.InFlight, "inflight", 256, "adds outstanding at once")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "measured time")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "time before measuring")
+	fs.BoolVar(&o.DisableDirectIO, "buffered", false, "buffered writes plus fdatasync instead of O_DIRECT")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return errHelpShown
+		}
+		return errUsage
+	}
+	if fs.NArg() > 0 || o.EntrySize < 1 || o.InFlight < 1 || o.Duration <= 0 || o.Warmup < 0 {
+		fmt.Fprintln(p.Stderr, "magnetar: bench journal: want positive --size, --inflight and --duration, and no arguments")
+		return errUsage
+	}
+	res, err := bench.RunJournal(ctx, o)
+	if err != nil {
+		return err
+	}
+	res.WriteSummary(p.Stdout)
+	return nil
 }

@@ -35,3 +35,18 @@ func TestJournalDump(t *testing.T) {
 		t.Fatalf("dump without DIR: exit %d (%s), want %d", code, errOut, exitUsage)
 	}
 }
+
+func TestBenchJournal(t *testing.T) {
+	code, out, errOut := invoke(t, nil, "bench", "journal", "--dir", t.TempDir(), "--duration", "200ms", "--warmup", "20ms", "--inflight", "4")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"adds/s", "add latency p50", "device", "ratio"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, _ := invoke(t, nil, "bench", "journal", "--size", "0"); code != exitUsage {
+		t.Errorf("--size 0: exit %d, want %d", code, exitUsage)
+	}
+}
