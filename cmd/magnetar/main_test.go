@@ -117,7 +117,7 @@ func TestCommandHelp(t *testing.T) {
 	f([]string{"help", "journal", "dump"}, "Usage: magnetar journal dump DIR")
 	f([]string{"help", "version"}, "Usage: magnetar version\n")
 	// scripts/bench.sh probes with --help to learn whether bench exists.
-	f([]string{"bench", "--help"}, "Usage: magnetar bench [flags] [list | limits | compare", "--url URL", "--runs int", "--omb FILE")
+	f([]string{"bench", "--help"}, "Usage: magnetar bench [flags] [list | limits | journal | compare", "--url URL", "--runs int", "--omb FILE")
 	f([]string{"help", "loadgen"}, "Usage: magnetar loadgen [flags]", "--workload FILE", "--rate float", "--keys string")
 
 	// Direct flags appear only for roles that have their key.
