@@ -15,8 +15,17 @@ import (
 
 // writeBufferBytes is the size of an entry log writer's buffer: records are
 // assembled there (the one copy of a payload the store makes) and written
-// in chunks of this size.
+// in chunks of this size. Each direct write costs a fixed amount of CPU
+// (measured on this project's VM: about 250 us of CPU per MiB written in
+// 256 KiB writes, 120 us in 1 MiB ones), and in BenchmarkAddInterleaved
+// 1 MiB chunks gave the engine slightly more of the journal's rate than
+// 256 KiB ones (0.82 and 0.76 against 0.80 and 0.73 at 100 B and 1 KiB),
+// although a journal fdatasync queued behind a bigger chunk waits longer.
 const writeBufferBytes = 1 << 20
+
+// maxDirectAlignment is the largest alignment direct writes support (the
+// write buffer's address is aligned to it).
+const maxDirectAlignment = 4096
 
 // flushLoop is the flusher goroutine: it writes sealed segments, oldest
 // first, one at a time.
@@ -71,10 +80,10 @@ func (s *Store) flushLoop() {
 
 // flushScratch is the flusher's reusable memory.
 type flushScratch struct {
-	keys   []entryKey
-	groups [][]entryKey
-	done   [][]writtenEntry
-	errs   []error
+	ledgers []*ledgerEntries
+	groups  [][]*ledgerEntries
+	done    [][]writtenEntry
+	errs    []error
 }
 
 // flushSegment writes seg's entries, sorted by (ledger, entry), into the
@@ -84,7 +93,7 @@ type flushScratch struct {
 func (s *Store) flushSegment(seg *segment) error {
 	sc := &s.flushScratch
 	if len(sc.groups) != len(s.dirs) {
-		sc.groups = make([][]entryKey, len(s.dirs))
+		sc.groups = make([][]*ledgerEntries, len(s.dirs))
 		sc.done = make([][]writtenEntry, len(s.dirs))
 		sc.errs = make([]error, len(s.dirs))
 	}
@@ -97,25 +106,20 @@ func (s *Store) flushSegment(seg *segment) error {
 	if len(writable) == 0 {
 		return fmt.Errorf("ledgerstore: flush: %w", ErrReadOnly)
 	}
-	keys := sc.keys[:0]
-	for k := range seg.entries {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b entryKey) int {
-		if c := cmp.Compare(a.ledger, b.ledger); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.entry, b.entry)
-	})
-	sc.keys = keys
+	// A sealed segment's entries are sorted per ledger: sorting the
+	// ledgers gives the (ledger, entry) order.
+	ledgers := append(sc.ledgers[:0], seg.list...)
+	slices.SortFunc(ledgers, func(a, b *ledgerEntries) int { return cmp.Compare(a.ledger, b.ledger) })
+	sc.ledgers = ledgers
 	for i := range sc.groups {
+		clear(sc.groups[i])
 		sc.groups[i] = sc.groups[i][:0]
 		sc.done[i] = sc.done[i][:0]
 		sc.errs[i] = nil
 	}
-	for _, k := range keys {
-		d := writable[ledgerDir(k.ledger, len(writable))]
-		sc.groups[d] = append(sc.groups[d], k)
+	for _, le := range ledgers {
+		d := writable[ledgerDir(le.ledger, len(writable))]
+		sc.groups[d] = append(sc.groups[d], le)
 	}
 	var wg sync.WaitGroup
 	for d := range s.dirs {
@@ -123,10 +127,11 @@ func (s *Store) flushSegment(seg *segment) error {
 			continue
 		}
 		wg.Go(func() {
-			sc.done[d], sc.errs[d] = s.writeGroup(d, seg, sc.groups[d], sc.done[d])
+			sc.done[d], sc.errs[d] = s.writeGroup(d, seg.seq, sc.groups[d], sc.done[d])
 		})
 	}
 	wg.Wait()
+	clear(sc.ledgers) // the segment's slices are reused once it is free
 	var entries, bytes int64
 	for d := range s.dirs {
 		// What was committed is durable even when another part failed.
@@ -155,20 +160,23 @@ func ledgerDir(l base.LedgerID, n int) int {
 	return int((h >> 32) % uint64(n))
 }
 
-// writeGroup appends keys to directory d's active entry log (rolling it at
-// the size limit) and commits. It returns the committed entries appended to
-// done. On error the writer is retired: its log is never appended to again.
-func (s *Store) writeGroup(d int, seg *segment, keys []entryKey, done []writtenEntry) ([]writtenEntry, error) {
+// writeGroup appends the entries of ledgers (sorted, as each ledger's
+// entries are) to directory d's active entry log (rolling it at the size
+// limit) and commits. It returns the committed entries appended to done. On
+// error the writer is retired: its log is never appended to again.
+func (s *Store) writeGroup(d int, seq uint64, ledgers []*ledgerEntries, done []writtenEntry) ([]writtenEntry, error) {
 	var err error
 	if w := s.writers[d]; w != nil && w.lf.rollReq.Load() {
 		// Garbage collection wants this log: roll to a new one.
 		w.retire()
 		s.writers[d] = nil
 	}
-	for _, k := range keys {
-		payload := seg.entries[k].Bytes()
-		if done, err = s.put(&s.writers[d], d, false, seg.seq, k.ledger, k.entry, payload, done); err != nil {
-			break
+write:
+	for _, le := range ledgers {
+		for _, ce := range le.ents {
+			if done, err = s.put(&s.writers[d], d, false, seq, le.ledger, ce.entry, ce.buf.Bytes(), done); err != nil {
+				break write
+			}
 		}
 	}
 	if err == nil && s.writers[d] != nil {
@@ -215,33 +223,46 @@ func (s *Store) put(wp **logWriter, d int, compaction bool, seq uint64, l base.L
 }
 
 // applyWritten points the index at committed records. Entries of ledgers
-// deleted meanwhile are left out (their bytes are garbage).
+// deleted meanwhile are left out (their bytes are garbage). The records of
+// a flush come in runs of one ledger and one log: the maps are consulted
+// once per run.
 func (s *Store) applyWritten(done []writtenEntry) {
 	if len(done) == 0 {
 		return
 	}
 	s.state.Lock()
 	defer s.state.Unlock()
-	for i := range done {
-		w := &done[i]
-		lf := s.state.logs[w.log]
+	for i := 0; i < len(done); {
+		l, log := done[i].ledger, done[i].log
+		j := i + 1
+		for j < len(done) && done[j].ledger == l && done[j].log == log {
+			j++
+		}
+		run := done[i:j]
+		i = j
+		lf := s.state.logs[log]
 		if lf == nil {
 			continue
 		}
-		if _, ok := lf.ledgers[w.ledger]; !ok {
-			lf.ledgers[w.ledger] = 0
+		if _, ok := lf.ledgers[l]; !ok {
+			lf.ledgers[l] = 0
 		}
-		if s.meta.isDeleted(w.ledger) {
+		if s.meta.isDeleted(l) {
 			continue
 		}
-		li := s.state.ledgers[w.ledger]
+		li := s.state.ledgers[l]
 		if li == nil {
 			li = newLedgerIndex()
-			s.state.ledgers[w.ledger] = li
+			s.state.ledgers[l] = li
 		}
-		s.replaceSlotLocked(w.ledger, li.set(w.entry, slot{log: w.log, off: w.off, size: w.size}))
-		lf.live += int64(w.size)
-		lf.ledgers[w.ledger] += int64(w.size)
+		var added int64
+		for k := range run {
+			w := &run[k]
+			s.replaceSlotLocked(l, li.set(w.entry, slot{log: w.log, off: w.off, size: w.size}))
+			added += int64(w.size)
+		}
+		lf.live += added
+		lf.ledgers[l] += added
 	}
 }
 
@@ -254,9 +275,11 @@ type logWriter struct {
 	lf       *logFile
 	f        vfs.File
 	idx      vfs.File
-	off      int64 // offset of the next record
-	bufOff   int64 // file offset of buf[0]; bufOff+n == off
-	buf      []byte
+	df       vfs.File // O_DIRECT handle the data is written through; nil: f
+	align    int      // df's alignment; 1 without df
+	off      int64    // offset of the next record
+	bufOff   int64    // file offset of buf[0]; bufOff+n == off
+	buf      []byte   // aligned
 	n        int
 	reserved int64 // preallocated up to here
 	prealloc int64
@@ -279,7 +302,11 @@ func (s *Store) newLogWriter(d int) (*logWriter, error) {
 	s.state.Unlock()
 
 	w := &logWriter{s: s, dir: d, lf: lf, buf: s.getWriteBuffer(), prealloc: s.opts.PreallocateBytes}
+	w.align = 1
 	fail := func(err error) (*logWriter, error) {
+		if w.df != nil {
+			w.df.Close()
+		}
 		if w.f != nil {
 			w.f.Close()
 		}
@@ -298,6 +325,12 @@ func (s *Store) newLogWriter(d int) (*logWriter, error) {
 	if w.f, err = s.fs.OpenFile(lf.path, vfs.OpenOptions{Write: true, Create: true, Excl: true}); err != nil {
 		return fail(fmt.Errorf("ledgerstore: create %s: %w", lf.path, err))
 	}
+	if w.df, err = s.openDirect(lf.path); err != nil {
+		return fail(err)
+	}
+	if w.df != nil {
+		w.align = s.fs.Alignment()
+	}
 	if w.idx, err = s.fs.OpenFile(lf.idxPath, vfs.OpenOptions{Write: true, Create: true, Excl: true}); err != nil {
 		return fail(fmt.Errorf("ledgerstore: create %s: %w", lf.idxPath, err))
 	}
@@ -311,17 +344,46 @@ func (s *Store) newLogWriter(d int) (*logWriter, error) {
 	w.n = record.FileHeaderSize
 	w.off = record.FileHeaderSize
 	w.newFiles = true
+	if !s.opts.KernelReadAhead {
+		adviseRandom(w.f)
+	}
 	lf.fmu.Lock()
 	lf.f = w.f // reads share the writer's handle
 	lf.fmu.Unlock()
 	return w, nil
 }
 
+// openDirect opens an O_DIRECT write handle on a new entry log, unless
+// direct I/O is disabled or the filesystem refused it; nil then.
+func (s *Store) openDirect(name string) (vfs.File, error) {
+	if s.opts.DisableDirectIO || s.directRefused.Load() {
+		return nil, nil
+	}
+	f, err := s.fs.OpenFile(name, vfs.OpenOptions{Write: true, Direct: true})
+	if err == nil {
+		if a := s.fs.Alignment(); a > maxDirectAlignment || writeBufferBytes%a != 0 {
+			f.Close()
+			s.directRefused.Store(true)
+			return nil, nil
+		}
+		return f, nil
+	}
+	if !errors.Is(err, vfs.ErrDirectUnsupported) {
+		return nil, fmt.Errorf("ledgerstore: open %s: %w", name, err)
+	}
+	if s.directRefused.CompareAndSwap(false, true) {
+		s.log.Warn("O_DIRECT refused by the filesystem; writing entry logs through the page cache", "path", name, "err", err)
+	}
+	return nil, nil
+}
+
 func (s *Store) getWriteBuffer() []byte {
 	if b, ok := s.writeBufs.Get().(*[]byte); ok {
 		return *b
 	}
-	return make([]byte, writeBufferBytes)
+	// Aligned for direct writes: any alignment a filesystem asks for up to
+	// a page divides the buffer's address and size.
+	return vfs.AlignedBuffer(writeBufferBytes, maxDirectAlignment)
 }
 
 func (s *Store) putWriteBuffer(b []byte) {
@@ -342,16 +404,31 @@ func (w *logWriter) partFull() bool {
 }
 
 // append adds one record. The payload is copied once, into the write
-// buffer; a payload larger than the buffer is written from where it is.
+// buffer; a payload larger than the buffer is written from where it is
+// (through the buffer, in pieces, when writes are direct).
 func (w *logWriter) append(seq uint64, l base.LedgerID, e base.EntryID, payload []byte) error {
 	size := record.HeaderSize + len(payload)
 	h := record.Header{FileNum: w.lf.id, Kind: record.KindEntry, Ledger: int64(l), Entry: int64(e)}
 	if w.n+size > len(w.buf) {
-		if err := w.flushBuf(); err != nil {
+		if err := w.flushBuf(false); err != nil {
 			return err
 		}
 	}
-	if size > len(w.buf) {
+	if w.n+size > len(w.buf) && w.df != nil {
+		var hdr [record.HeaderSize]byte
+		record.PutHeader(hdr[:], h, payload)
+		w.n += copy(w.buf[w.n:], hdr[:])
+		for p := payload; len(p) > 0; {
+			k := copy(w.buf[w.n:], p)
+			w.n += k
+			p = p[k:]
+			if w.n == len(w.buf) {
+				if err := w.flushBuf(false); err != nil {
+					return err
+				}
+			}
+		}
+	} else if size > len(w.buf) {
 		var hdr [record.HeaderSize]byte
 		record.PutHeader(hdr[:], h, payload)
 		if err := w.writeAt(hdr[:], w.off); err != nil {
@@ -373,15 +450,40 @@ func (w *logWriter) append(seq uint64, l base.LedgerID, e base.EntryID, payload 
 	return nil
 }
 
-func (w *logWriter) flushBuf() error {
+// flushBuf writes the buffer. Direct writes are whole aligned blocks: a
+// partial last block stays in the buffer for the next write unless final,
+// which pads it with zeros and moves the next record to the next block
+// (the bytes between are no record: only the index points into a log).
+func (w *logWriter) flushBuf(final bool) error {
 	if w.n == 0 {
 		return nil
 	}
-	if err := w.writeAt(w.buf[:w.n], w.bufOff); err != nil {
+	if w.df == nil {
+		if err := w.writeAt(w.buf[:w.n], w.bufOff); err != nil {
+			return err
+		}
+		w.bufOff += int64(w.n)
+		w.n = 0
+		return nil
+	}
+	n := w.n / w.align * w.align
+	if final {
+		n = int(vfs.AlignUp(int64(w.n), w.align))
+		clear(w.buf[w.n:n])
+	} else if n == 0 {
+		return nil
+	}
+	if err := w.writeAt(w.buf[:n], w.bufOff); err != nil {
 		return err
 	}
-	w.bufOff += int64(w.n)
-	w.n = 0
+	if final {
+		w.bufOff += int64(n)
+		w.off = w.bufOff
+		w.n = 0
+		return nil
+	}
+	w.n = copy(w.buf, w.buf[n:w.n])
+	w.bufOff += int64(n)
 	return nil
 }
 
@@ -395,7 +497,11 @@ func (w *logWriter) writeAt(b []byte, off int64) error {
 		}
 		w.reserved += n
 	}
-	if _, err := w.f.WriteAt(b, off); err != nil {
+	f := w.f
+	if w.df != nil {
+		f = w.df
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
 		return fmt.Errorf("ledgerstore: write %s at %d: %w", w.lf.path, off, err)
 	}
 	return nil
@@ -409,7 +515,8 @@ func (w *logWriter) commit() ([]writtenEntry, error) {
 	if len(w.part) == 0 {
 		return nil, nil
 	}
-	if err := w.flushBuf(); err != nil {
+	dataEnd := w.off
+	if err := w.flushBuf(true); err != nil {
 		return nil, err
 	}
 	if err := w.f.Sync(); err != nil {
@@ -422,20 +529,30 @@ func (w *logWriter) commit() ([]writtenEntry, error) {
 	// tombstones under state.mu, so the two are atomic with respect to it.
 	kept := w.part[:0]
 	w.s.state.Lock()
-	for _, e := range w.part {
-		if !w.s.meta.isDeleted(e.ledger) {
-			kept = append(kept, e)
-			if _, ok := w.lf.ledgers[e.ledger]; !ok {
-				w.lf.ledgers[e.ledger] = 0
+	for i := 0; i < len(w.part); {
+		l := w.part[i].ledger
+		j := i + 1
+		for j < len(w.part) && w.part[j].ledger == l {
+			j++
+		}
+		if !w.s.meta.isDeleted(l) {
+			if len(kept) == i {
+				kept = kept[:j] // nothing left out yet: no copy
+			} else {
+				kept = append(kept, w.part[i:j]...)
+			}
+			if _, ok := w.lf.ledgers[l]; !ok {
+				w.lf.ledgers[l] = 0
 			}
 		}
+		i = j
 	}
 	w.s.state.Unlock()
 	w.part, w.partIdx = w.part[:0], 0
 	if len(kept) == 0 {
 		return nil, nil
 	}
-	payload := appendPartIndex(w.scratch[:0], w.off, kept)
+	payload := appendPartIndex(w.scratch[:0], dataEnd, kept)
 	rec := make([]byte, 0, record.HeaderSize+len(payload))
 	rec = record.Append(rec, record.Header{FileNum: w.lf.id, Kind: record.KindMeta}, payload)
 	w.scratch = payload
@@ -475,6 +592,10 @@ func (w *logWriter) retire() {
 	if w.idx != nil {
 		w.idx.Close()
 		w.idx = nil
+	}
+	if w.df != nil {
+		w.df.Close()
+		w.df = nil
 	}
 	w.s.putWriteBuffer(w.buf)
 	w.buf = nil

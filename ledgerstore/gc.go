@@ -347,7 +347,7 @@ func (s *Store) compactOne(ctx context.Context, src *logFile, wp **logWriter, d 
 		s.applyMoves(done, olds)
 		return copied, err
 	}
-	f, err := src.file(s.fs)
+	f, err := src.file(s)
 	if err != nil {
 		return fail(err)
 	}
@@ -361,7 +361,7 @@ func (s *Store) compactOne(ctx context.Context, src *logFile, wp **logWriter, d 
 		}
 		start := int64(items[i].sl.off)
 		span := s.pool.Get(int(spanEnd - start))
-		n, rerr := f.ReadAt(span.Bytes(), start)
+		n, rerr := readLog(f, span.Bytes(), start)
 		if n < span.Len() {
 			span.Release()
 			if rerr == nil {

@@ -105,7 +105,7 @@ func (s *Store) readFromLog(ledger base.LedgerID, entry base.EntryID) (*bufs.Buf
 		return nil, err
 	}
 	defer lf.release()
-	f, err := lf.file(s.fs)
+	f, err := lf.file(s)
 	if err != nil {
 		return nil, err
 	}
@@ -122,10 +122,8 @@ func (s *Store) readFromLog(ledger base.LedgerID, entry base.EntryID) (*bufs.Buf
 }
 
 // readRecord reads one whole record into dst and checks it.
-func (s *Store) readRecord(f interface {
-	ReadAt([]byte, int64) (int, error)
-}, lf *logFile, dst []byte, off int64, ledger base.LedgerID, entry base.EntryID) error {
-	n, err := f.ReadAt(dst, off)
+func (s *Store) readRecord(f io.ReaderAt, lf *logFile, dst []byte, off int64, ledger base.LedgerID, entry base.EntryID) error {
+	n, err := readLog(f, dst, off)
 	if n < len(dst) {
 		if err == nil || errors.Is(err, io.EOF) {
 			s.stats.corruptions.Add(1)
@@ -224,6 +222,36 @@ func (s *Store) ReadRange(ctx context.Context, ledger base.LedgerID, first base.
 	return out, nil
 }
 
+// readIOBytes bounds one read system call on an entry log; larger reads
+// are made of several, one after the other. With the kernel's read-ahead
+// off for entry logs (Options.KernelReadAhead), that bounds the reads a
+// reader has queued at the device, so that a journal write on the same
+// device waits behind little (Linux's deadline scheduler serves reads
+// first).
+const readIOBytes = 256 << 10
+
+// readLog is ReadAt in pieces of at most readIOBytes.
+func readLog(f io.ReaderAt, b []byte, off int64) (int, error) {
+	n := 0
+	for n < len(b) {
+		k, err := f.ReadAt(b[n:min(len(b), n+readIOBytes)], off+int64(n))
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if k == 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+	}
+	return n, nil
+}
+
+// readSpanBytes bounds the buffer a batch read reads a stretch of records
+// into (in readIOBytes pieces) before copying them out: a pooled size,
+// whatever the caller's byte limit (a fresh multi-megabyte buffer per batch
+// kept the garbage collector busy under a catch-up reader).
+const readSpanBytes = 1 << 20
+
 func releaseAll(bs []*bufs.Buf) {
 	for _, b := range bs {
 		b.Release()
@@ -277,41 +305,55 @@ func (s *Store) readRun(ledger base.LedgerID, first base.EntryID, maxCount int, 
 	lf.refs.Add(1)
 	s.state.RUnlock()
 	defer lf.release()
-	f, err := lf.file(s.fs)
+	f, err := lf.file(s)
 	if err != nil {
 		return out, 0, err
 	}
-	start := int64(run[0].off)
-	last := run[len(run)-1]
-	span := s.pool.Get(int(int64(last.off+last.size) - start))
-	defer span.Release()
-	n, err := f.ReadAt(span.Bytes(), start)
 	got := 0
-	for i, sl := range run {
-		rel := int64(sl.off) - start
-		if rel+int64(sl.size) > int64(n) {
-			if got == 0 {
-				if err == nil || errors.Is(err, io.EOF) {
-					s.stats.corruptions.Add(1)
-					return out, 0, &CorruptionError{Ledger: ledger, Entry: first + base.EntryID(i), File: lf.path,
-						Offset: int64(sl.off), Reason: "file ends inside the record"}
+	// Read the run in spans of at most readSpanBytes (one record at
+	// least): pooled memory, whatever maxBytes asked for.
+	for i := 0; i < len(run); {
+		start := int64(run[i].off)
+		j := i + 1
+		for j < len(run) && int64(run[j].off+run[j].size)-start <= readSpanBytes {
+			j++
+		}
+		last := run[j-1]
+		span := s.pool.Get(int(int64(last.off+last.size) - start))
+		n, err := readLog(f, span.Bytes(), start)
+		for k := i; k < j; k++ {
+			sl := run[k]
+			rel := int64(sl.off) - start
+			if rel+int64(sl.size) > int64(n) {
+				span.Release()
+				if got == 0 {
+					if err == nil || errors.Is(err, io.EOF) {
+						s.stats.corruptions.Add(1)
+						return out, 0, &CorruptionError{Ledger: ledger, Entry: first + base.EntryID(k), File: lf.path,
+							Offset: int64(sl.off), Reason: "file ends inside the record"}
+					}
+					return out, 0, fmt.Errorf("ledgerstore: read %d:%d: %s at %d: %w", ledger, first, lf.path, start, err)
 				}
-				return out, 0, fmt.Errorf("ledgerstore: read %d:%d: %s at %d: %w", ledger, first, lf.path, start, err)
+				s.stats.readsLog.Add(int64(got))
+				return out, got, nil
 			}
-			break
-		}
-		rec := span.Bytes()[rel : rel+int64(sl.size)]
-		if cerr := checkEntryRecord(rec, lf.id, lf.path, int64(sl.off), ledger, first+base.EntryID(i)); cerr != nil {
-			s.stats.corruptions.Add(1)
-			if got == 0 {
-				return out, 0, cerr
+			rec := span.Bytes()[rel : rel+int64(sl.size)]
+			if cerr := checkEntryRecord(rec, lf.id, lf.path, int64(sl.off), ledger, first+base.EntryID(k)); cerr != nil {
+				s.stats.corruptions.Add(1)
+				span.Release()
+				if got == 0 {
+					return out, 0, cerr
+				}
+				s.stats.readsLog.Add(int64(got))
+				return out, got, nil
 			}
-			break
+			b := s.pool.Get(len(rec) - record.HeaderSize)
+			copy(b.Bytes(), rec[record.HeaderSize:])
+			out = append(out, b)
+			got++
 		}
-		b := s.pool.Get(len(rec) - record.HeaderSize)
-		copy(b.Bytes(), rec[record.HeaderSize:])
-		out = append(out, b)
-		got++
+		span.Release()
+		i = j
 	}
 	s.stats.readsLog.Add(int64(got))
 	return out, got, nil
@@ -338,24 +380,21 @@ func (s *Store) LastEntry(ledger base.LedgerID) (base.EntryID, error) {
 
 // readCache is a FIFO ring of segments (as BookKeeper's): inserts go to the
 // newest; when it is full the oldest is emptied and becomes the newest.
-// One map indexes all segments, so a lookup is one probe.
+// Each segment has its own index, emptied all at once when the segment is
+// recycled: one map for all segments, with an entry deleted per eviction,
+// filled up with deleted slots that every lookup had to probe past (map
+// probing was the catch-up reader's top cost).
 type readCache struct {
 	segBytes int64
 	mu       struct {
 		sync.Mutex
-		index map[entryKey]rcEntry
-		segs  []rcSegment
-		cur   int
+		segs []rcSegment
+		cur  int
 	}
 }
 
-type rcEntry struct {
-	b   *bufs.Buf
-	seg int
-}
-
 type rcSegment struct {
-	keys  []entryKey // inserted here (some may have moved on since)
+	index map[entryKey]*bufs.Buf
 	bytes int64
 }
 
@@ -366,11 +405,24 @@ func (rc *readCache) init(maxBytes int64) {
 		return
 	}
 	rc.segBytes = maxBytes / readCacheSegments
-	rc.mu.index = map[entryKey]rcEntry{}
 	rc.mu.segs = make([]rcSegment, readCacheSegments)
+	for i := range rc.mu.segs {
+		rc.mu.segs[i].index = map[entryKey]*bufs.Buf{}
+	}
 }
 
 func (rc *readCache) enabled() bool { return rc.segBytes > 0 }
+
+// lookupLocked finds k, newest segment first.
+func (rc *readCache) lookupLocked(k entryKey) *bufs.Buf {
+	n := len(rc.mu.segs)
+	for i := range n {
+		if b, ok := rc.mu.segs[(rc.mu.cur-i+n)%n].index[k]; ok {
+			return b
+		}
+	}
+	return nil
+}
 
 func (rc *readCache) get(k entryKey) *bufs.Buf {
 	if !rc.enabled() {
@@ -378,8 +430,8 @@ func (rc *readCache) get(k entryKey) *bufs.Buf {
 	}
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	if ent, ok := rc.mu.index[k]; ok {
-		return ent.b.Retain()
+	if b := rc.lookupLocked(k); b != nil {
+		return b.Retain()
 	}
 	return nil
 }
@@ -396,12 +448,12 @@ func (rc *readCache) getRun(l base.LedgerID, e base.EntryID, maxCount int, maxBy
 	defer rc.mu.Unlock()
 	n := 0
 	for ; n < maxCount; n++ {
-		ent, ok := rc.mu.index[entryKey{l, e + base.EntryID(n)}]
-		if !ok || (len(out) > 0 && bytes+int64(ent.b.Len()) > maxBytes) {
+		b := rc.lookupLocked(entryKey{l, e + base.EntryID(n)})
+		if b == nil || (len(out) > 0 && bytes+int64(b.Len()) > maxBytes) {
 			break
 		}
-		out = append(out, ent.b.Retain())
-		bytes += int64(ent.b.Len())
+		out = append(out, b.Retain())
+		bytes += int64(b.Len())
 	}
 	return out, n, bytes
 }
@@ -409,8 +461,7 @@ func (rc *readCache) getRun(l base.LedgerID, e base.EntryID, maxCount int, maxBy
 func (rc *readCache) has(k entryKey) bool {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	_, ok := rc.mu.index[k]
-	return ok
+	return rc.lookupLocked(k) != nil
 }
 
 // put takes over the reference b.
@@ -426,21 +477,20 @@ func (rc *readCache) put(k entryKey, b *bufs.Buf) {
 	if seg.bytes+c > rc.segBytes {
 		rc.mu.cur = (rc.mu.cur + 1) % len(rc.mu.segs)
 		seg = &rc.mu.segs[rc.mu.cur]
-		for _, old := range seg.keys {
-			if ent, ok := rc.mu.index[old]; ok && ent.seg == rc.mu.cur {
-				delete(rc.mu.index, old)
-				evicted = append(evicted, ent.b)
-			}
+		evicted = make([]*bufs.Buf, 0, len(seg.index))
+		for _, old := range seg.index {
+			evicted = append(evicted, old)
 		}
-		seg.keys = seg.keys[:0]
+		clear(seg.index)
 		seg.bytes = 0
 	}
-	if old, ok := rc.mu.index[k]; ok {
-		rc.mu.segs[old.seg].bytes -= charge(old.b)
-		evicted = append(evicted, old.b)
+	// A copy of k in an older segment stays until that segment goes
+	// (lookups find the newest first): no probe of every segment per put.
+	if old, ok := seg.index[k]; ok {
+		seg.bytes -= charge(old)
+		evicted = append(evicted, old)
 	}
-	rc.mu.index[k] = rcEntry{b: b, seg: rc.mu.cur}
-	seg.keys = append(seg.keys, k)
+	seg.index[k] = b
 	seg.bytes += c
 	rc.mu.Unlock()
 	for _, b := range evicted {
@@ -461,12 +511,12 @@ func (rc *readCache) usage() int64 {
 func (rc *readCache) releaseAll() {
 	rc.mu.Lock()
 	defer rc.mu.Unlock()
-	for k, ent := range rc.mu.index {
-		ent.b.Release()
-		delete(rc.mu.index, k)
-	}
 	for i := range rc.mu.segs {
-		rc.mu.segs[i] = rcSegment{}
+		for _, b := range rc.mu.segs[i].index {
+			b.Release()
+		}
+		clear(rc.mu.segs[i].index)
+		rc.mu.segs[i].bytes = 0
 	}
 }
 
@@ -635,7 +685,7 @@ func (s *Store) runReadAhead(l base.LedgerID, st *raState, op *raOp) {
 		return
 	}
 	defer lf.release()
-	f, err := lf.file(s.fs)
+	f, err := lf.file(s)
 	if err != nil {
 		return
 	}
@@ -652,7 +702,7 @@ func (s *Store) runReadAhead(l base.LedgerID, st *raState, op *raOp) {
 		}
 		start := int64(items[i].sl.off)
 		span := s.pool.Get(int(int64(items[j-1].sl.off+items[j-1].sl.size) - start))
-		n, _ := f.ReadAt(span.Bytes(), start)
+		n, _ := readLog(f, span.Bytes(), start)
 		for _, it := range items[i:j] {
 			rel := int64(it.sl.off) - start
 			if rel+int64(it.sl.size) > int64(n) {

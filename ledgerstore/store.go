@@ -80,6 +80,9 @@ type Store struct {
 	writers      []*logWriter // per dir; owned by the flusher goroutine
 	flushScratch flushScratch // owned by the flusher goroutine
 	writeBufs    sync.Pool    // *[]byte of writeBufferBytes
+	// directRefused: the filesystem refused O_DIRECT; logs are written
+	// through the page cache.
+	directRefused atomic.Bool
 
 	gcMu      sync.Mutex // one garbage collection at a time
 	lastMinor time.Time  // guarded by gcMu
@@ -145,13 +148,16 @@ func newLogFile(s *Store, id uint32, dir int) *logFile {
 }
 
 // file returns the read handle, opening it on first use.
-func (lf *logFile) file(fs vfs.FS) (vfs.File, error) {
+func (lf *logFile) file(s *Store) (vfs.File, error) {
 	lf.fmu.Lock()
 	defer lf.fmu.Unlock()
 	if lf.f == nil {
-		f, err := fs.Open(lf.path)
+		f, err := s.fs.Open(lf.path)
 		if err != nil {
 			return nil, fmt.Errorf("ledgerstore: open %s: %w", lf.path, err)
+		}
+		if !s.opts.KernelReadAhead {
+			adviseRandom(f)
 		}
 		lf.f = f
 	}

@@ -1,9 +1,11 @@
 package ledgerstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 
 	"github.com/magnetar/magnetar/internal/base"
@@ -11,12 +13,66 @@ import (
 	"github.com/magnetar/magnetar/internal/record"
 )
 
-// entrySpan is the lowest and highest entry of a ledger in a segment.
-type entrySpan struct{ first, last base.EntryID }
-
+// entryKey names an entry.
 type entryKey struct {
 	ledger base.LedgerID
 	entry  base.EntryID
+}
+
+// cachedEntry is one entry held by a write cache segment.
+type cachedEntry struct {
+	entry base.EntryID
+	buf   *bufs.Buf
+}
+
+// ledgerEntries is what a segment holds of one ledger: its entries in
+// arrival order. A ledger's entries almost always arrive in increasing
+// order, so the slice is almost always sorted and an add is an append. An
+// entry at or below the last one is looked up by binary search while the
+// slice is sorted (a re-add replaces the entry in place); otherwise it is
+// appended and the slice marked unsorted. An unsorted slice is sorted (the
+// latest of equal entries kept) when a lookup needs it and when the segment
+// is sealed, under the write cache's lock; a sealed segment's slices are
+// sorted and never change.
+type ledgerEntries struct {
+	ledger      base.LedgerID
+	ents        []cachedEntry
+	sorted      bool         // ents strictly increasing by entry
+	first, last base.EntryID // lowest and highest entry held
+}
+
+// normalize sorts ents by entry, keeping the latest of equal entries and
+// releasing the others (seg's accounting follows).
+func (le *ledgerEntries) normalize(seg *segment) {
+	if le.sorted {
+		return
+	}
+	// Stable: equal entries keep their arrival order, the last one wins.
+	slices.SortStableFunc(le.ents, func(a, b cachedEntry) int { return cmp.Compare(a.entry, b.entry) })
+	out := le.ents[:0]
+	for i, ce := range le.ents {
+		if i+1 < len(le.ents) && le.ents[i+1].entry == ce.entry {
+			seg.bytes -= charge(ce.buf)
+			seg.count--
+			ce.buf.Release()
+			continue
+		}
+		out = append(out, ce)
+	}
+	clear(le.ents[len(out):])
+	le.ents = out
+	le.sorted = true
+}
+
+// find returns the index of entry e in the sorted ents.
+func (le *ledgerEntries) find(e base.EntryID) (int, bool) {
+	if len(le.ents) == 0 || e < le.first || e > le.last {
+		return 0, false
+	}
+	if n := len(le.ents); le.ents[n-1].entry == e {
+		return n - 1, true // the newest entry: readers at the tail ask for it
+	}
+	return slices.BinarySearchFunc(le.ents, e, func(ce cachedEntry, e base.EntryID) int { return cmp.Compare(ce.entry, e) })
 }
 
 // segment is one part of the write cache. It holds a reference to each
@@ -24,9 +80,99 @@ type entryKey struct {
 // emptied after its flush committed.
 type segment struct {
 	seq     uint64 // flush sequence, given when sealed
-	entries map[entryKey]*bufs.Buf
-	spans   map[base.LedgerID]entrySpan // lowest and highest entry per ledger
+	ledgers map[base.LedgerID]*ledgerEntries
+	list    []*ledgerEntries // the values of ledgers, in order of first add
+	recent  *ledgerEntries   // the ledger of the latest add (skips the map)
+	spare   []*ledgerEntries // emptied, kept for reuse with their memory
+	count   int              // entries held
 	bytes   int64
+}
+
+// maxSpareLedgers bounds the emptied per-ledger slices a segment keeps.
+const maxSpareLedgers = 1 << 14
+
+// add stores b (a reference the segment takes over) as entry e of ledger l.
+func (seg *segment) add(l base.LedgerID, e base.EntryID, b *bufs.Buf) {
+	le := seg.recent
+	if le == nil || le.ledger != l {
+		le = seg.ledgers[l]
+		if le == nil {
+			if n := len(seg.spare); n > 0 {
+				le = seg.spare[n-1]
+				seg.spare = seg.spare[:n-1]
+			} else {
+				le = &ledgerEntries{}
+			}
+			le.ledger, le.sorted, le.first, le.last = l, true, e, e
+			seg.ledgers[l] = le
+			seg.list = append(seg.list, le)
+		}
+		seg.recent = le
+	}
+	c := charge(b)
+	switch {
+	case len(le.ents) == 0:
+		le.first, le.last = e, e
+	case e > le.last:
+		le.last = e
+	default:
+		if le.sorted {
+			if i, ok := le.find(e); ok {
+				// A re-add (journal replay): replace in place.
+				old := le.ents[i].buf
+				seg.bytes += c - charge(old)
+				old.Release()
+				le.ents[i].buf = b
+				return
+			}
+		}
+		// Out of order: sorted (and deduplicated) when needed.
+		le.sorted = false
+		le.first = min(le.first, e)
+	}
+	le.ents = append(le.ents, cachedEntry{e, b})
+	seg.count++
+	seg.bytes += c
+}
+
+// get returns a reference to entry e of ledger l, or nil. The caller holds
+// the write cache's lock (an active segment's slice may be sorted here).
+func (seg *segment) get(l base.LedgerID, e base.EntryID) *bufs.Buf {
+	le := seg.ledgers[l]
+	if le == nil || e < le.first || e > le.last {
+		return nil
+	}
+	le.normalize(seg)
+	if i, ok := le.find(e); ok {
+		return le.ents[i].buf.Retain()
+	}
+	return nil
+}
+
+// seal sorts what is unsorted: a sealed segment is immutable.
+func (seg *segment) seal() {
+	for _, le := range seg.list {
+		le.normalize(seg)
+	}
+}
+
+// reset releases every entry and empties the segment, keeping its memory.
+func (seg *segment) reset() {
+	for _, le := range seg.list {
+		for _, ce := range le.ents {
+			ce.buf.Release()
+		}
+		clear(le.ents)
+		le.ents = le.ents[:0]
+		if len(seg.spare) < maxSpareLedgers {
+			seg.spare = append(seg.spare, le)
+		}
+	}
+	clear(seg.list)
+	seg.list = seg.list[:0]
+	clear(seg.ledgers)
+	seg.recent = nil
+	seg.count, seg.bytes = 0, 0
 }
 
 func charge(b *bufs.Buf) int64 { return int64(cap(b.Bytes())) + entryOverhead }
@@ -55,8 +201,7 @@ func (wc *writeCache) init(segBytes int64, n int, nextSeq uint64) {
 	wc.segBytes = segBytes
 	for range n {
 		wc.mu.free = append(wc.mu.free, &segment{
-			entries: map[entryKey]*bufs.Buf{},
-			spans:   map[base.LedgerID]entrySpan{},
+			ledgers: map[base.LedgerID]*ledgerEntries{},
 		})
 	}
 	wc.mu.active = wc.mu.free[len(wc.mu.free)-1]
@@ -76,9 +221,10 @@ func (wc *writeCache) broadcastLocked() {
 // a free one active, if there is one. It reports whether it sealed.
 func (wc *writeCache) sealLocked() bool {
 	seg := wc.mu.active
-	if seg == nil || len(seg.entries) == 0 {
+	if seg == nil || seg.count == 0 {
 		return false
 	}
+	seg.seal()
 	seg.seq = wc.mu.nextSeq
 	wc.mu.nextSeq++
 	wc.mu.sealed = append(wc.mu.sealed, seg)
@@ -128,7 +274,6 @@ func (s *Store) AddEntry(ctx context.Context, ledger base.LedgerID, entry base.E
 		return err
 	}
 	wc := &s.wc
-	key := entryKey{ledger, entry}
 	waited := false
 	wc.mu.Lock()
 	for {
@@ -141,7 +286,7 @@ func (s *Store) AddEntry(ctx context.Context, ledger base.LedgerID, entry base.E
 			return ErrReadOnly
 		}
 		seg := wc.mu.active
-		if seg != nil && (seg.bytes+c <= wc.segBytes || len(seg.entries) == 0) {
+		if seg != nil && (seg.bytes+c <= wc.segBytes || seg.count == 0) {
 			if s.meta.isDeleted(ledger) {
 				if waited {
 					wc.mu.waiting--
@@ -149,17 +294,7 @@ func (s *Store) AddEntry(ctx context.Context, ledger base.LedgerID, entry base.E
 				wc.mu.Unlock()
 				return fmt.Errorf("ledgerstore: ledger %d: %w (deleted)", ledger, base.ErrNoLedger)
 			}
-			if old, ok := seg.entries[key]; ok {
-				seg.bytes -= charge(old)
-				old.Release()
-			}
-			seg.entries[key] = payload.Retain()
-			seg.bytes += c
-			if sp, ok := seg.spans[ledger]; !ok {
-				seg.spans[ledger] = entrySpan{entry, entry}
-			} else if entry > sp.last || entry < sp.first {
-				seg.spans[ledger] = entrySpan{min(sp.first, entry), max(sp.last, entry)}
-			}
+			seg.add(ledger, entry, payload.Retain())
 			if waited {
 				wc.mu.waiting--
 			}
@@ -277,12 +412,7 @@ func (wc *writeCache) finish(seg *segment, err error) {
 	wc.mu.Unlock()
 
 	// Unreachable by readers now: release outside the lock.
-	for k, b := range seg.entries {
-		b.Release()
-		delete(seg.entries, k)
-	}
-	clear(seg.spans)
-	seg.bytes = 0
+	seg.reset()
 
 	wc.mu.Lock()
 	if wc.mu.active == nil {
@@ -303,13 +433,13 @@ func (wc *writeCache) get(k entryKey) *bufs.Buf {
 
 func (wc *writeCache) getLocked(k entryKey) *bufs.Buf {
 	if seg := wc.mu.active; seg != nil {
-		if b, ok := seg.entries[k]; ok {
-			return b.Retain()
+		if b := seg.get(k.ledger, k.entry); b != nil {
+			return b
 		}
 	}
 	for i := len(wc.mu.sealed) - 1; i >= 0; i-- {
-		if b, ok := wc.mu.sealed[i].entries[k]; ok {
-			return b.Retain()
+		if b := wc.mu.sealed[i].get(k.ledger, k.entry); b != nil {
+			return b
 		}
 	}
 	return nil
@@ -318,12 +448,12 @@ func (wc *writeCache) getLocked(k entryKey) *bufs.Buf {
 // holdsLocked reports whether any segment holds entries of l.
 func (wc *writeCache) holdsLocked(l base.LedgerID) bool {
 	if seg := wc.mu.active; seg != nil {
-		if _, ok := seg.spans[l]; ok {
+		if _, ok := seg.ledgers[l]; ok {
 			return true
 		}
 	}
 	for _, seg := range wc.mu.sealed {
-		if _, ok := seg.spans[l]; ok {
+		if _, ok := seg.ledgers[l]; ok {
 			return true
 		}
 	}
@@ -336,8 +466,8 @@ func (wc *writeCache) lastEntry(l base.LedgerID) (base.EntryID, bool) {
 	defer wc.mu.Unlock()
 	last, found := base.InvalidEntry, false
 	check := func(seg *segment) {
-		if sp, ok := seg.spans[l]; ok && sp.last > last {
-			last, found = sp.last, true
+		if le, ok := seg.ledgers[l]; ok && le.last > last {
+			last, found = le.last, true
 		}
 	}
 	if wc.mu.active != nil {
@@ -356,13 +486,13 @@ func (wc *writeCache) floor(l base.LedgerID) base.EntryID {
 	defer wc.mu.Unlock()
 	f := base.EntryID(math.MaxInt64)
 	if seg := wc.mu.active; seg != nil {
-		if sp, ok := seg.spans[l]; ok {
-			f = min(f, sp.first)
+		if le, ok := seg.ledgers[l]; ok {
+			f = min(f, le.first)
 		}
 	}
 	for _, seg := range wc.mu.sealed {
-		if sp, ok := seg.spans[l]; ok {
-			f = min(f, sp.first)
+		if le, ok := seg.ledgers[l]; ok {
+			f = min(f, le.first)
 		}
 	}
 	return f
@@ -374,11 +504,11 @@ func (wc *writeCache) usage() (bytes int64, entries int, waiting int) {
 	defer wc.mu.Unlock()
 	if seg := wc.mu.active; seg != nil {
 		bytes += seg.bytes
-		entries += len(seg.entries)
+		entries += seg.count
 	}
 	for _, seg := range wc.mu.sealed {
 		bytes += seg.bytes
-		entries += len(seg.entries)
+		entries += seg.count
 	}
 	return bytes, entries, wc.mu.waiting
 }
@@ -393,9 +523,6 @@ func (wc *writeCache) releaseAll() {
 	wc.mu.sealed, wc.mu.active = nil, nil
 	wc.mu.Unlock()
 	for _, seg := range segs {
-		for k, b := range seg.entries {
-			b.Release()
-			delete(seg.entries, k)
-		}
+		seg.reset()
 	}
 }
