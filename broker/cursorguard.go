@@ -11,7 +11,12 @@ import (
 // passes everything to the managed ledger's cursor, and makes
 // CancelPendingRead's failure temporary.
 //
-// Why: the dispatcher takes a false from CancelPendingRead to mean that the
+// The managed ledger now cancels a read registered during an earlier read's
+// callback itself (the race described below is fixed at its source); the
+// guard remains for waitIdle, which a dispatcher replacement needs, and as
+// a safeguard. Folding waitIdle into the dispatcher's Close would let it go.
+//
+// Why it was written: the dispatcher takes a false from CancelPendingRead to mean that the
 // read is completing, and waits for its callback. The managed ledger's
 // cursor also answers false while it is still handing a just-registered
 // request over (it is running a previous read's callback, inside which the

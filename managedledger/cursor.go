@@ -58,6 +58,7 @@ type cursor struct {
 		req     readReq
 		running bool // a driver is serving requests
 		waiting bool // registered in ml.mu.waiters
+		inMiss  bool // the request is being read from the ledger layer
 
 		// Persistence scheduling (persist.go).
 		dirty       bool
@@ -183,6 +184,7 @@ func (c *cursor) driveLocked() {
 			clear(entries)
 			c.mu.Lock()
 		case miss != nil:
+			c.mu.inMiss = true
 			go c.readMiss(req, *miss)
 			return // running stays set: readMiss drives next
 		case req.noWait:
@@ -284,6 +286,7 @@ func (c *cursor) readMiss(req readReq, plan missPlan) {
 	ml := c.ml
 	les, err := ml.readRange(ml.ctx, plan.ledger, plan.first, plan.last)
 	c.mu.Lock()
+	c.mu.inMiss = false
 	if err == nil && c.mu.readGen != plan.gen {
 		// The cursor was moved meanwhile: serve the request afresh.
 		for _, le := range les {
@@ -356,10 +359,20 @@ func (c *cursor) entriesAvailable() {
 func (c *cursor) CancelPendingRead() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.mu.waiting || c.mu.running {
+	if !c.mu.hasReq || c.mu.req.noWait {
 		return false
 	}
-	c.unwaitLocked()
+	switch {
+	case c.mu.waiting && !c.mu.running:
+		// Parked until an add.
+		c.unwaitLocked()
+	case c.mu.running && !c.mu.inMiss && !c.mu.waiting:
+		// Registered while the driver runs an earlier read's callback (the
+		// lock is free only then): not served yet, so it can go. The
+		// driver finds no request when the callback returns.
+	default:
+		return false // being read from the ledger layer: it will complete
+	}
 	c.mu.hasReq, c.mu.req = false, readReq{}
 	return true
 }

@@ -81,3 +81,49 @@ func TestReadEntriesOrWaitWokenByAdd(t *testing.T) {
 	}
 	e.checkLeaks()
 }
+
+// rearmReader, inside its callback, asks for the next read and then cancels
+// it, as a dispatcher does when its consumers go away while a read
+// completes: the next read is registered while the cursor's driver is still
+// running the callback, and must be cancellable there.
+type rearmReader struct {
+	c         Cursor
+	inner     *readWaiter
+	cancelled chan bool
+	next      *readWaiter
+}
+
+func (r *rearmReader) ReadComplete(entries []Entry, err error) {
+	r.inner.ReadComplete(entries, err)
+	r.c.ReadEntriesOrWait(10, 0, r.next)
+	r.cancelled <- r.c.CancelPendingRead()
+}
+
+func TestCancelReadRegisteredDuringCallback(t *testing.T) {
+	e := newEnv(t)
+	f := e.factory()
+	ml := open(t, f, "t/ns/persistent/cancel-in-callback", Config{})
+	c := mustCursor(t, ml, "sub", Latest)
+	r := &rearmReader{c: c, inner: newReadWaiter(), cancelled: make(chan bool, 1), next: newReadWaiter()}
+	c.ReadEntriesOrWait(10, 0, r)
+	e.add(ml, "first")
+	if got := r.inner.wait(t); !slices.Equal(got.payloads, []string{"first"}) {
+		t.Fatalf("first read %+v", got)
+	}
+	if !<-r.cancelled {
+		t.Fatal("a read registered during the previous read's callback could not be cancelled")
+	}
+	// Cancelled means never served: a later add wakes nothing, and a new
+	// read is accepted (no concurrent-read error) and gets the entry.
+	e.add(ml, "second")
+	r.next.none(t)
+	w := newReadWaiter()
+	c.ReadEntriesOrWait(10, 0, w)
+	if got := w.wait(t); got.err != nil || !slices.Equal(got.payloads, []string{"second"}) {
+		t.Fatalf("read after the cancel %+v", got)
+	}
+	if err := ml.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.checkLeaks()
+}
