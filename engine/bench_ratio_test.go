@@ -123,6 +123,13 @@ func benchInterleaved(b *testing.B, size, inflight int) {
 	b.ReportMetric(eRate/jRate, "engine/journal")
 	b.ReportMetric(float64(jCPU.Nanoseconds())/float64(b.N), "journal-cpu-ns/add")
 	b.ReportMetric(float64(eCPU.Nanoseconds())/float64(b.N), "engine-cpu-ns/add")
+	// The mean fdatasync of each subject's journal: above the journal's
+	// own, the engine's flushes slowed its syncs down (a shared disk).
+	js, es := j.Stats(), eng.j.Stats()
+	b.ReportMetric(float64(js.SyncTime.Microseconds())/float64(max(js.Syncs, 1)), "journal-fdatasync-us")
+	b.ReportMetric(float64(es.SyncTime.Microseconds())/float64(max(es.Syncs, 1)), "engine-fdatasync-us")
+	b.ReportMetric(float64(b.N)/float64(max(js.Syncs, 1)), "journal-adds/sync")
+	b.ReportMetric(float64(b.N)/float64(max(es.Syncs, 1)), "engine-adds/sync")
 }
 
 // processCPU is the CPU time (user and system) the process used so far.

@@ -24,6 +24,7 @@ import (
 	"github.com/magnetar/magnetar/internal/base"
 	"github.com/magnetar/magnetar/internal/bufs"
 	"github.com/magnetar/magnetar/internal/vfs"
+	"github.com/magnetar/magnetar/journal"
 	"github.com/magnetar/magnetar/ledgerstore"
 )
 
@@ -513,8 +514,10 @@ func (r *catchUpReader) stop() error {
 // warm-up and not counted. b.N is the number of adds: -benchtime 300000x
 // is 15 s at 20,000 adds/s. Metrics: quiet-* and reading-* latency
 // percentiles (µs, AddEntry to callback), p99-reading/quiet (the issue's
-// target: at most 1.20), the reader's MB/s while on, and the adds' send
-// delay p99.
+// target: at most 1.20), the reader's MB/s while on, the adds' send
+// delay p99, and the journal's fdatasync p50 and p99 in each phase (upper
+// bounds of power-of-two buckets): when they rise while reading, the
+// reader slowed the shared device down for the journal.
 func BenchmarkAddLatencyCatchUp(b *testing.B) {
 	const size, rate = 1 << 10, 20000
 	for _, kernelRA := range []bool{false, true} {
@@ -552,6 +555,8 @@ func benchLatencyCatchUp(b *testing.B, size, rate int, readMBps int64, kernelRA 
 	)
 	o := newOpenLoop(eng, addLedger, size, rate)
 	cur := -1
+	var syncs [2]journal.Histogram
+	last := eng.j.Stats()
 	b.ResetTimer()
 	o.run(b, func(i int) int8 {
 		if i >= b.N+phaseLen {
@@ -559,6 +564,13 @@ func benchLatencyCatchUp(b *testing.B, size, rate int, readMBps int64, kernelRA 
 		}
 		p := i / phaseLen
 		if p != cur {
+			now := eng.j.Stats()
+			if cur > 0 {
+				for k := range now.SyncLatency {
+					syncs[cur%2][k] += now.SyncLatency[k] - last.SyncLatency[k]
+				}
+			}
+			last = now
 			cur = p
 			reader.set(p%2 == 1)
 		}
@@ -578,6 +590,10 @@ func benchLatencyCatchUp(b *testing.B, size, rate int, readMBps int64, kernelRA 
 	reportLatency(b, "quiet", lat[quiet])
 	reportLatency(b, "reading", lat[reading])
 	b.ReportMetric(float64(lat[reading].ValueAtQuantile(99))/float64(lat[quiet].ValueAtQuantile(99)), "p99-reading/quiet")
+	b.ReportMetric(float64(syncs[quiet].Quantile(0.99).Microseconds()), "quiet-fdatasync-p99-us")
+	b.ReportMetric(float64(syncs[reading].Quantile(0.99).Microseconds()), "reading-fdatasync-p99-us")
+	b.ReportMetric(float64(syncs[quiet].Quantile(0.5).Microseconds()), "quiet-fdatasync-p50-us")
+	b.ReportMetric(float64(syncs[reading].Quantile(0.5).Microseconds()), "reading-fdatasync-p50-us")
 	b.ReportMetric(float64(reader.bytes)/reader.busy.Seconds()/1e6, "reader-MB/s")
 	b.ReportMetric(float64(delay.ValueAtQuantile(99)), "send-delay-p99-us")
 }
