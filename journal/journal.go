@@ -266,8 +266,23 @@ func (d *dirLog) free(s segInfo) error {
 			d.takeBack(name)
 		}
 	}
-	if err := d.fs.Remove(s.path); err != nil && !vfs.IsNotExist(err) {
+	// A segment is up to MaxSegmentBytes (2 GiB): unlinked at once, its
+	// blocks would be freed in one filesystem transaction that every
+	// fdatasync on the device waits for. It leaves the segment namespace
+	// first (durably, so that recovery never finds a shortened segment),
+	// then shrinks step by step.
+	dead := filepath.Join(d.dir, deadName(s.num))
+	if err := d.fs.Rename(s.path, dead); err != nil {
+		if vfs.IsNotExist(err) {
+			return nil
+		}
 		return fmt.Errorf("journal: remove segment %s: %w", s.path, err)
+	}
+	if err := d.fs.SyncDir(d.dir); err != nil {
+		return fmt.Errorf("journal: sync directory %s: %w", d.dir, err)
+	}
+	if err := vfs.RemoveGradually(d.fs, dead, removeStep); err != nil && !vfs.IsNotExist(err) {
+		return fmt.Errorf("journal: remove segment %s: %w", dead, err)
 	}
 	return nil
 }

@@ -404,11 +404,26 @@ func TestRecycling(t *testing.T) {
 	if n := countSuffix(names, recycleSuffix); n != maxRecycle {
 		t.Fatalf("%d files kept for reuse, want %d: %v", n, maxRecycle, names)
 	}
+	if n := countSuffix(names, deadSuffix); n != 0 {
+		t.Fatalf("%d removals left unfinished: %v", n, names)
+	}
 	// Reopen with smaller segments: the recycled files are found again
-	// and outlast the segments made from them.
+	// and outlast the segments made from them. A removal that a crash cut
+	// short (a file renamed out of the segments and partly shrunk) is
+	// finished by Open.
 	j.Close()
+	dead := "/j/" + deadName(99)
+	f, err := fs.Create(dead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Write(make([]byte, 5000))
+	f.Close()
 	opts.MaxSegmentBytes = 64 << 10
 	j = mustOpen(t, opts)
+	if _, err := fs.Stat(dead); !vfs.IsNotExist(err) {
+		t.Fatalf("Open left %s: %v", dead, err)
+	}
 	for e := int64(300); e < 500; e++ {
 		if _, err := j.AppendSync(record.KindEntry, 1, e, payloadFor(1, e, 2500)); err != nil {
 			t.Fatal(err)

@@ -124,10 +124,17 @@ func (d *dirLog) recover() (uint32, error) {
 		return 0, err
 	}
 	for _, name := range others {
+		path := filepath.Join(d.dir, name)
+		if strings.HasSuffix(name, deadSuffix) {
+			// A removal cut short by a crash.
+			if err := vfs.RemoveGradually(d.fs, path, removeStep); err != nil && !vfs.IsNotExist(err) {
+				return 0, fmt.Errorf("journal: remove %s: %w", path, err)
+			}
+			continue
+		}
 		if !strings.HasSuffix(name, recycleSuffix) {
 			continue
 		}
-		path := filepath.Join(d.dir, name)
 		if fi, err := d.fs.Stat(path); err == nil && d.offerRecycled(path, fi.Size()) {
 			continue
 		}

@@ -29,6 +29,15 @@ const flagSegmentEnd = 1
 // are not segments: their contents are stale.
 const recycleSuffix = ".recycle"
 
+// deadSuffix ends the name of a segment file being removed: renamed out of
+// the segment namespace first, then shrunk step by step and unlinked (see
+// vfs.RemoveGradually). Open removes any it finds.
+const deadSuffix = ".dead"
+
+// removeStep is the step in which freed segment files are shrunk before
+// they are unlinked.
+const removeStep = 4 << 20
+
 // maxRecycle is how many freed segment files a directory keeps for reuse.
 const maxRecycle = 2
 
@@ -192,6 +201,8 @@ func (d *dirLog) createSegment(num uint32) *segment {
 
 // recycleName is the name a freed segment file waits under.
 func recycleName(num uint32) string { return fmt.Sprintf("%016x%s", num, recycleSuffix) }
+
+func deadName(num uint32) string { return fmt.Sprintf("%016x%s", num, deadSuffix) }
 
 // takeRecycled pops a file kept for reuse.
 func (d *dirLog) takeRecycled() (string, int64, bool) {
