@@ -281,7 +281,7 @@ func (d *dirLog) free(s segInfo) error {
 	if err := d.fs.SyncDir(d.dir); err != nil {
 		return fmt.Errorf("journal: sync directory %s: %w", d.dir, err)
 	}
-	if err := vfs.RemoveGradually(d.fs, dead, removeStep); err != nil && !vfs.IsNotExist(err) {
+	if err := vfs.RemoveGradually(d.fs, dead, removeStep, removePause); err != nil && !vfs.IsNotExist(err) {
 		return fmt.Errorf("journal: remove segment %s: %w", dead, err)
 	}
 	return nil

@@ -127,7 +127,7 @@ func (d *dirLog) recover() (uint32, error) {
 		path := filepath.Join(d.dir, name)
 		if strings.HasSuffix(name, deadSuffix) {
 			// A removal cut short by a crash.
-			if err := vfs.RemoveGradually(d.fs, path, removeStep); err != nil && !vfs.IsNotExist(err) {
+			if err := vfs.RemoveGradually(d.fs, path, removeStep, 0); err != nil && !vfs.IsNotExist(err) {
 				return 0, fmt.Errorf("journal: remove %s: %w", path, err)
 			}
 			continue

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/magnetar/magnetar/internal/base"
 	"github.com/magnetar/magnetar/internal/record"
@@ -34,9 +35,13 @@ const recycleSuffix = ".recycle"
 // vfs.RemoveGradually). Open removes any it finds.
 const deadSuffix = ".dead"
 
-// removeStep is the step in which freed segment files are shrunk before
-// they are unlinked.
-const removeStep = 4 << 20
+// Freed segment files are shrunk in removeStep steps, removePause apart,
+// before they are unlinked (see vfs.RemoveGradually): a 2 GiB segment goes
+// in about a second, without stalling other files' syncs.
+const (
+	removeStep  = 4 << 20
+	removePause = 2 * time.Millisecond
+)
 
 // maxRecycle is how many freed segment files a directory keeps for reuse.
 const maxRecycle = 2

@@ -318,7 +318,7 @@ func (s *Store) loadLogs() (uint64, error) {
 		removed := false
 		remove := func(p string) error {
 			removed = true
-			if err := vfs.RemoveGradually(s.fs, p, removeStep); err != nil && !vfs.IsNotExist(err) {
+			if err := vfs.RemoveGradually(s.fs, p, removeStep, 0); err != nil && !vfs.IsNotExist(err) {
 				return fmt.Errorf("ledgerstore: remove %s: %w", p, err)
 			}
 			return nil

@@ -3,6 +3,7 @@ package vfs
 import (
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestRemoveGradually: the file is shrunk from its end in steps of at most
@@ -17,7 +18,7 @@ func TestRemoveGradually(t *testing.T) {
 			truncs = append(truncs, op.String()+" "+path)
 		}
 	})
-	must(t, RemoveGradually(fs, "/d/big", 4<<10))
+	must(t, RemoveGradually(fs, "/d/big", 4<<10, time.Microsecond))
 	fs.SetOpHook(nil)
 	// 10 KiB in 4 KiB steps: 6, 2, 0 KiB, then the unlink.
 	want := []string{"truncate /d/big", "truncate /d/big", "truncate /d/big", "remove /d/big"}
@@ -27,12 +28,12 @@ func TestRemoveGradually(t *testing.T) {
 	if _, err := fs.Stat("/d/big"); !IsNotExist(err) {
 		t.Fatalf("file still there: %v", err)
 	}
-	if err := RemoveGradually(fs, "/d/big", 4<<10); !IsNotExist(err) {
+	if err := RemoveGradually(fs, "/d/big", 4<<10, time.Microsecond); !IsNotExist(err) {
 		t.Fatalf("removing a missing file: %v, want a not-exist error", err)
 	}
 	// Without a step it is a plain remove.
 	writeFile(t, fs, "/d/small", "abc")
-	must(t, RemoveGradually(fs, "/d/small", 0))
+	must(t, RemoveGradually(fs, "/d/small", 0, 0))
 	if _, err := fs.Stat("/d/small"); !IsNotExist(err) {
 		t.Fatalf("file still there: %v", err)
 	}

@@ -29,6 +29,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"time"
 )
 
 // DefaultAlignment is the block size O_DIRECT buffers, lengths and offsets are
@@ -125,19 +126,24 @@ func IsNoSpace(err error) bool { return errors.Is(err, errNoSpace) }
 func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
 
 // RemoveGradually removes name after shrinking it from its end in steps of
-// at most step bytes. Unlinking a large file frees all its blocks in one
-// filesystem transaction; on ext4 that stalled every fdatasync of other
-// files on the device until it committed (10-14 ms for a 64 MiB entry log
-// on this project's VM, in BenchmarkAddLatencyCompaction). Each truncation
-// frees a step in its own, smaller transaction. A crash part-way leaves
-// the file shorter: callers use it only for files that are garbage once
-// the removal started (their owners know them as such at recovery).
-func RemoveGradually(fs FS, name string, step int64) error {
+// at most step bytes, pausing between steps. Unlinking a large file frees
+// all its blocks in one filesystem transaction; on ext4 that stalled every
+// fdatasync of other files on the device until it committed (10-14 ms for
+// a 64 MiB entry log on this project's VM, in
+// BenchmarkAddLatencyCompaction). Each truncation frees a step in its own,
+// smaller transaction, and the pause lets other files' syncs commit between
+// them. A crash part-way leaves the file shorter: callers use it only for
+// files that are garbage once the removal started (their owners know them
+// as such at recovery).
+func RemoveGradually(fs FS, name string, step int64, pause time.Duration) error {
 	if step > 0 {
 		if f, err := fs.OpenFile(name, OpenOptions{Write: true}); err == nil {
 			fi, err := f.Stat()
 			if err == nil {
 				for size := fi.Size(); size > 0 && err == nil; {
+					if size != fi.Size() && pause > 0 {
+						time.Sleep(pause)
+					}
 					size = max(size-step, 0)
 					err = f.Truncate(size)
 				}
