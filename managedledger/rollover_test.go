@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -615,7 +616,18 @@ func TestCreateFailureFailsWaitingAdds(t *testing.T) {
 	first := ml.LastConfirmed().Ledger
 	e.add(ml, "ok")
 	boom := errors.New("not enough bookies")
-	e.bk.FailNextCreates(boom)
+	// Every creation fails until the adds have failed: a creation that
+	// fails before the adds wait for a ledger fails nothing, and the one
+	// their waiting starts must fail too (FailNextCreates with one error
+	// made the test depend on which came first).
+	var noBookies atomic.Bool
+	noBookies.Store(true)
+	e.bk.SetHooks(MemHooks{BeforeCreate: func(context.Context) error {
+		if noBookies.Load() {
+			return boom
+		}
+		return nil
+	}})
 	e.bk.FailAdds(first, 1, errors.New("bookie gone"))
 	r := newAddRecorder()
 	ml.AddEntry(e.buf("lost"), r.cb(0))
@@ -626,6 +638,7 @@ func TestCreateFailureFailsWaitingAdds(t *testing.T) {
 			t.Fatalf("waiting add: %+v, want ErrNoLedger wrapping the cause", x)
 		}
 	}
+	noBookies.Store(false)
 	p := e.add(ml, "again")
 	if p.Ledger == first {
 		t.Fatalf("add after the failed creation went to the failed ledger: %v", p)
