@@ -92,6 +92,7 @@ type dirLog struct {
 	wnum        uint32
 	wsegStart   int64
 	wprealloc   int64 // file offset up to which the writer's segment is preallocated
+	fill        zeroFill
 	wroteBytes  atomic.Uint64
 	writes      atomic.Uint64
 	segments    atomic.Uint64
@@ -518,6 +519,7 @@ func (d *dirLog) writeUpTo(target int64) error {
 			end = sw.at
 		}
 		fo := d.fileOff(w, d.wsegStart)
+		d.fill.claim(d.wfile, fo+(end-w))
 		for p := w; p < end; {
 			ro := p % d.ringSize
 			n := min(end-p, d.ringSize-ro)
@@ -582,6 +584,7 @@ func (d *dirLog) switchSegment(sw fileSwitch) error {
 	d.mu.switches = d.mu.switches[1:]
 	d.mu.Unlock()
 	d.wfile, d.wnum, d.wsegStart, d.wprealloc = seg.f, seg.num, sw.at, seg.prealloc
+	d.fill.switchTo(seg.f)
 	d.prepCh <- prepMsg{f: old}
 	d.prepCh <- prepMsg{create: seg.num + 1}
 	return nil
@@ -691,7 +694,7 @@ func (d *dirLog) prepareLoop() {
 		case m.create != 0:
 			d.prepDone <- d.createSegment(m.create)
 		case m.n > 0:
-			if err := m.f.Preallocate(m.off, m.n); err != nil {
+			if err := d.prefill(m.f, m.off, m.n, true); err != nil {
 				d.j.log.Debug("journal: extend preallocation", "segment", m.f.Name(), "err", err)
 			}
 		default:

@@ -77,12 +77,14 @@ func Dump(fs vfs.FS, dir string, w io.Writer) error {
 			pw.printf("  bad file header: %v (size %d)\n", sc.stop, sc.size)
 		case sc.end >= sc.size:
 			pw.printf("  clean end at %d: %d records\n", sc.end, sc.records)
+		case errors.Is(sc.stop, io.EOF) && zeroedFrom(f, sc.end, sc.size):
+			pw.printf("  clean end at %d: %d records; zero-filled space follows up to %d\n", sc.end, sc.records, sc.size)
 		case sc.ended:
 			pw.printf("  segment end at %d: %d records; %d stale bytes of a recycled file follow\n", sc.end, sc.records, sc.size-sc.end)
 		default:
 			pw.printf("  stops at %d of %d: %v (%d records before)\n", sc.end, sc.size, sc.stop, sc.records)
 		}
-		if sc.end < sc.size && !sc.ended {
+		if sc.end < sc.size && !sc.ended && !(errors.Is(sc.stop, io.EOF) && zeroedFrom(f, sc.end, sc.size)) {
 			if p, ok := rd.NextValidAfter(sc.end, scanAlign); ok {
 				pw.printf("  more valid records follow at %d\n", p)
 			}
@@ -103,4 +105,23 @@ func (e *errWriter) printf(format string, args ...any) {
 	if e.err == nil {
 		_, e.err = fmt.Fprintf(e.w, format, args...)
 	}
+}
+
+// zeroedFrom reports whether f holds only zeros in [from, to): space
+// zero-filled ahead of the writer and never reached.
+func zeroedFrom(f io.ReaderAt, from, to int64) bool {
+	buf := make([]byte, 1<<20)
+	for p := from; p < to; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-p)], p)
+		for _, c := range buf[:n] {
+			if c != 0 {
+				return false
+			}
+		}
+		if err != nil && (err != io.EOF || n == 0) {
+			return err == io.EOF
+		}
+		p += int64(n)
+	}
+	return true
 }

@@ -79,6 +79,7 @@ func (j *Journal) openDir(idx int, dir string) (*dirLog, error) {
 		return nil, err
 	}
 	d.firstNum = next
+	d.fill.init(!j.opts.NoZeroFill && d.prealloc > 0)
 	seg := d.createSegment(next)
 	if seg.err != nil {
 		return nil, seg.err
@@ -87,6 +88,7 @@ func (j *Journal) openDir(idx int, dir string) (*dirLog, error) {
 	d.ring = vfs.AlignedBuffer(int(d.ringSize), int(d.align))
 	d.zeros = make([]byte, d.align)
 	d.wfile, d.wnum, d.wprealloc = seg.f, seg.num, seg.prealloc
+	d.fill.switchTo(seg.f)
 	d.mu.file, d.mu.wfile, d.mu.wnum = seg.num, seg.f, seg.num
 	d.wg.Add(2)
 	d.prepWG.Add(1)

@@ -47,6 +47,10 @@ type Options struct {
 	// PreallocBytes is the chunk in which segments are preallocated with
 	// fallocate (journalPreAllocSizeMB). Default 16 MiB.
 	PreallocBytes int64
+	// NoZeroFill only reserves the preallocated space; by default it is
+	// also written with zeros, ahead of the writer, so that fdatasync in a
+	// fresh segment needs no metadata commit (journalPreAllocZeroFill).
+	NoZeroFill bool
 	// MaxGroupWait bounds how long a group may accumulate while an fdatasync
 	// is running before it is written out anyway (journalMaxGroupWaitMSec).
 	// It never delays an add: when no fdatasync is running, what is queued

@@ -189,7 +189,7 @@ func (d *dirLog) createSegment(num uint32) *segment {
 	}
 	if d.prealloc > 0 && s.prealloc < d.prealloc {
 		n := min(d.prealloc, d.maxSeg)
-		if err := f.Preallocate(0, n); err != nil {
+		if err := d.prefill(f, 0, n, false); err != nil {
 			return fail("preallocate", err)
 		}
 		s.prealloc = n

@@ -41,6 +41,7 @@ func engineOptions(b config.BookieConfig, log *slog.Logger) engine.Options {
 			Alignment:               b.JournalAlignmentSize,
 			MaxSegmentBytes:         mb(b.JournalMaxSizeMB),
 			PreallocBytes:           mb(b.JournalPreAllocSizeMB),
+			NoZeroFill:              !b.JournalPreAllocZeroFill,
 			MaxGroupWait:            b.JournalMaxGroupWait,
 			BufferedWritesThreshold: int(b.JournalBufferedWritesThreshold),
 			QueueMaxBytes:           b.JournalQueueMaxBytes,

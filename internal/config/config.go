@@ -201,6 +201,7 @@ type BookieConfig struct {
 	JournalQueueMaxBytes           int64         // journalQueueMaxBytes (Magnetar)
 	JournalMaxSizeMB               int           // journalMaxSizeMB
 	JournalPreAllocSizeMB          int           // journalPreAllocSizeMB
+	JournalPreAllocZeroFill        bool          // journalPreAllocZeroFill (Magnetar)
 	JournalAlignmentSize           int           // journalAlignmentSize
 	JournalMaxBackups              int           // journalMaxBackups
 	JournalPageCacheFlushInterval  time.Duration // journalPageCacheFlushIntervalMSec
