@@ -237,7 +237,9 @@
 // CompactionRateBytes into a separate compaction log, committed like a
 // flush, then the index moves to the copies (only entries still pointing
 // at the source), and only then the source's index file and log are
-// removed and the directory synced. A log still being written is first
+// removed (shrunk in 4 MiB steps 2 ms apart first, so that freeing their
+// blocks never stalls the journal's fdatasync on a shared filesystem) and
+// the directory synced. A log still being written is first
 // rolled by the flusher at the collector's request. Compaction runs when
 // the store is read-only too, as long as a directory has room for the
 // live bytes it copies: that is how space comes back.
