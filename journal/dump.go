@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/magnetar/magnetar/internal/record"
 	"github.com/magnetar/magnetar/internal/vfs"
@@ -72,19 +73,20 @@ func Dump(fs vfs.FS, dir string, w io.Writer) error {
 			pw.printf("  cannot read: %v\n", err)
 			continue
 		}
+		zeroed := errors.Is(sc.stop, io.EOF) && sc.end < sc.size && zeroedFrom(f, sc.end, sc.size)
 		switch {
 		case !sc.headerOK:
 			pw.printf("  bad file header: %v (size %d)\n", sc.stop, sc.size)
 		case sc.end >= sc.size:
 			pw.printf("  clean end at %d: %d records\n", sc.end, sc.records)
-		case errors.Is(sc.stop, io.EOF) && zeroedFrom(f, sc.end, sc.size):
+		case zeroed:
 			pw.printf("  clean end at %d: %d records; zero-filled space follows up to %d\n", sc.end, sc.records, sc.size)
 		case sc.ended:
 			pw.printf("  segment end at %d: %d records; %d stale bytes of a recycled file follow\n", sc.end, sc.records, sc.size-sc.end)
 		default:
 			pw.printf("  stops at %d of %d: %v (%d records before)\n", sc.end, sc.size, sc.stop, sc.records)
 		}
-		if sc.end < sc.size && !sc.ended && !(errors.Is(sc.stop, io.EOF) && zeroedFrom(f, sc.end, sc.size)) {
+		if sc.end < sc.size && !sc.ended && !zeroed {
 			if p, ok := rd.NextValidAfter(sc.end, scanAlign); ok {
 				pw.printf("  more valid records follow at %d\n", p)
 			}
@@ -113,12 +115,10 @@ func zeroedFrom(f io.ReaderAt, from, to int64) bool {
 	buf := make([]byte, 1<<20)
 	for p := from; p < to; {
 		n, err := f.ReadAt(buf[:min(int64(len(buf)), to-p)], p)
-		for _, c := range buf[:n] {
-			if c != 0 {
-				return false
-			}
+		if slices.ContainsFunc(buf[:n], func(c byte) bool { return c != 0 }) {
+			return false
 		}
-		if err != nil && (err != io.EOF || n == 0) {
+		if err != nil {
 			return err == io.EOF
 		}
 		p += int64(n)

@@ -16,10 +16,12 @@ const zeroFillChunk = 1 << 20
 // metadata change that every fdatasync then has to commit (on ext4, a
 // journal transaction shared with every other file on the filesystem):
 // with zeroed space a fresh segment behaves like a recycled one, whose
-// fdatasync flushes data only. BenchmarkAppendFresh on this project's VM:
-// a lone add's p50 went from 171-188 us to 90 us; the price is writing
-// each fresh segment twice (64 KiB x 256 in flight: -13%), until segments
-// are recycled.
+// fdatasync flushes data only. BenchmarkAppendFresh on this project's VM
+// (go test ./journal -run XXX -bench BenchmarkAppendFresh -count 2): a
+// lone 100 B add's p50 went from 171-188 us to 100-120 us, 100 B x 1024 in
+// flight from 2.6-2.9M to 3.5-3.6M adds/s; the price is writing each fresh
+// segment twice (64 KiB x 256 in flight: 25k -> 20-22k adds/s), until
+// segments are recycled.
 //
 // The preparer zero-fills in chunks while the writer writes records; they
 // must never overlap, or zeros could land over records. Under mu, the
@@ -33,9 +35,8 @@ type zeroFill struct {
 	cond *sync.Cond
 	file vfs.File // the writer's segment
 	end  int64    // file offset up to which the writer has claimed file
-	busy bool     // a zero write into file at [busyFrom, busyTo) is running
+	busy bool     // a zero write into file from offset from up is running
 	from int64
-	to   int64
 }
 
 func (z *zeroFill) init(on bool) {
@@ -99,7 +100,7 @@ func (d *dirLog) prefill(f vfs.File, off, n int64, live bool) error {
 				z.mu.Unlock()
 				continue
 			}
-			z.busy, z.from, z.to = true, p, q
+			z.busy, z.from = true, p
 			z.mu.Unlock()
 		}
 		_, err := f.WriteAt(z.buf[:q-p], p)

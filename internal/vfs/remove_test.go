@@ -12,18 +12,18 @@ func TestRemoveGradually(t *testing.T) {
 	fs := NewMem()
 	must(t, fs.MkdirAll("/d", 0o755))
 	writeFile(t, fs, "/d/big", strings.Repeat("x", 10<<10))
-	var truncs []string
+	var ops []string
 	fs.SetOpHook(func(_ int64, op Op, path string) {
 		if op == OpTruncate || op == OpRemove {
-			truncs = append(truncs, op.String()+" "+path)
+			ops = append(ops, op.String()+" "+path)
 		}
 	})
 	must(t, RemoveGradually(fs, "/d/big", 4<<10, time.Microsecond))
 	fs.SetOpHook(nil)
 	// 10 KiB in 4 KiB steps: 6, 2, 0 KiB, then the unlink.
 	want := []string{"truncate /d/big", "truncate /d/big", "truncate /d/big", "remove /d/big"}
-	if strings.Join(truncs, ",") != strings.Join(want, ",") {
-		t.Fatalf("operations %q, want %q", truncs, want)
+	if strings.Join(ops, ",") != strings.Join(want, ",") {
+		t.Fatalf("operations %q, want %q", ops, want)
 	}
 	if _, err := fs.Stat("/d/big"); !IsNotExist(err) {
 		t.Fatalf("file still there: %v", err)
