@@ -15,7 +15,6 @@ import (
 
 	"github.com/magnetar/magnetar/bench"
 	"github.com/magnetar/magnetar/internal/config"
-	"github.com/magnetar/magnetar/metastore"
 	"github.com/magnetar/magnetar/results"
 )
 
@@ -31,10 +30,8 @@ type standaloneTarget struct {
 	log     *slog.Logger
 	cfg     *config.Config
 
-	closeStores func()
-	bookie      *bookieNode
-	broker      *brokerNode
-	web         *http.Server
+	node *standaloneNode
+	web  *http.Server
 }
 
 func newStandaloneBenchTarget(dataDir string, logger *slog.Logger) (bench.Target, error) {
@@ -76,36 +73,18 @@ func (t *standaloneTarget) Start(ctx context.Context) (bench.Endpoint, error) {
 	t.web = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = t.web.Serve(ln) }()
 
-	meta, conf, closeStores, err := openStores(p)
-	if err != nil {
+	if t.node, err = startStandalone(ctx, p); err != nil {
 		t.Stop(ctx)
 		return bench.Endpoint{}, err
 	}
-	t.closeStores = closeStores
-	if t.bookie, err = startBookie(ctx, p, meta, metastore.LedgersRoot); err != nil {
-		t.Stop(ctx)
-		return bench.Endpoint{}, err
-	}
-	if t.broker, err = startBrokerNode(ctx, p, meta, conf, metastore.LedgersRoot); err != nil {
-		t.Stop(ctx)
-		return bench.Endpoint{}, err
-	}
-	return bench.Endpoint{ServiceURL: t.broker.b.ServiceURL(), AdminURL: "http://" + ln.Addr().String()}, nil
+	return bench.Endpoint{ServiceURL: t.node.broker.b.ServiceURL(), AdminURL: "http://" + ln.Addr().String()}, nil
 }
 
 func (t *standaloneTarget) Stop(ctx context.Context) error {
 	var errs []error
-	if t.broker != nil {
-		errs = append(errs, t.broker.close(ctx))
-		t.broker = nil
-	}
-	if t.bookie != nil {
-		errs = append(errs, t.bookie.close())
-		t.bookie = nil
-	}
-	if t.closeStores != nil {
-		t.closeStores()
-		t.closeStores = nil
+	if t.node != nil {
+		errs = append(errs, t.node.close(ctx))
+		t.node = nil
 	}
 	if t.web != nil {
 		errs = append(errs, t.web.Close())

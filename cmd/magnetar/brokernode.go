@@ -202,25 +202,55 @@ func standaloneRun(ctx context.Context, p *proc, args []string) error {
 		return fmt.Errorf("unexpected arguments %q", args)
 	}
 	start := time.Now()
-	meta, conf, closeStores, err := openStores(p)
+	n, err := startStandalone(ctx, p)
 	if err != nil {
-		return err
-	}
-	defer closeStores()
-	bk, err := startBookie(ctx, p, meta, metastore.LedgersRoot)
-	if err != nil {
-		return err
-	}
-	bn, err := startBrokerNode(ctx, p, meta, conf, metastore.LedgersRoot)
-	if err != nil {
-		bk.close()
 		return err
 	}
 	p.Logger.Info("standalone node ready", "took", time.Since(start).Round(time.Millisecond),
-		"service", bn.b.ServiceURL())
+		"service", n.broker.b.ServiceURL())
 	<-ctx.Done()
 	p.Logger.Info("standalone node stopping")
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	return errors.Join(bn.close(sctx), bk.close())
+	return n.close(sctx)
+}
+
+// standaloneNode is the standalone assembly: the metadata stores, one
+// bookie and one broker in this process (`magnetar standalone`, and the
+// node `magnetar bench` measures by default).
+type standaloneNode struct {
+	closeStores func()
+	bookie      *bookieNode
+	broker      *brokerNode
+}
+
+// startStandalone opens the stores and starts the bookie, then the broker;
+// on failure it closes what it started.
+func startStandalone(ctx context.Context, p *proc) (*standaloneNode, error) {
+	meta, conf, closeStores, err := openStores(p)
+	if err != nil {
+		return nil, err
+	}
+	n := &standaloneNode{closeStores: closeStores}
+	if n.bookie, err = startBookie(ctx, p, meta, metastore.LedgersRoot); err == nil {
+		n.broker, err = startBrokerNode(ctx, p, meta, conf, metastore.LedgersRoot)
+	}
+	if err != nil {
+		n.close(ctx)
+		return nil, err
+	}
+	return n, nil
+}
+
+// close stops the broker, then the bookie, then closes the stores.
+func (n *standaloneNode) close(ctx context.Context) error {
+	var errs []error
+	if n.broker != nil {
+		errs = append(errs, n.broker.close(ctx))
+	}
+	if n.bookie != nil {
+		errs = append(errs, n.bookie.close())
+	}
+	n.closeStores()
+	return errors.Join(errs...)
 }
