@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/magnetar/magnetar/internal/bufs"
+	"github.com/magnetar/magnetar/internal/testutil"
 	"github.com/magnetar/magnetar/internal/wire/pulsar"
 	"github.com/magnetar/magnetar/managedledger"
 	"github.com/magnetar/magnetar/metastore"
@@ -212,11 +213,5 @@ func sendFrame(pid, seq uint64, producer string, payload []byte) []byte {
 // waitUntil polls an observable state until it holds, for at most 10s.
 func waitUntil(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, what, cond)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/magnetar/magnetar/client/clienttest"
 	"github.com/magnetar/magnetar/internal/bufs"
+	"github.com/magnetar/magnetar/internal/testutil"
 	"github.com/magnetar/magnetar/internal/wire/pulsar"
 )
 
@@ -58,13 +59,7 @@ func testCtx(t testing.TB) context.Context {
 // out.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, testTimeout, what, cond)
 }
 
 type sent struct {

@@ -36,6 +36,7 @@ import (
 
 	"github.com/magnetar/magnetar/broker"
 	"github.com/magnetar/magnetar/internal/bufs"
+	"github.com/magnetar/magnetar/internal/testutil"
 	"github.com/magnetar/magnetar/managedledger"
 	"github.com/magnetar/magnetar/metastore"
 	"github.com/magnetar/magnetar/metastore/memory"
@@ -337,11 +338,5 @@ func (n *node) dumpOnFailure(t *testing.T, tp string) {
 // waitFor polls an observable state until it holds, for at most 10s.
 func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, what, cond)
 }

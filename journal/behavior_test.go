@@ -12,6 +12,7 @@ import (
 
 	"github.com/magnetar/magnetar/internal/base"
 	"github.com/magnetar/magnetar/internal/record"
+	"github.com/magnetar/magnetar/internal/testutil"
 	"github.com/magnetar/magnetar/internal/vfs"
 )
 
@@ -57,13 +58,7 @@ func (g *syncGate) open() {
 // waitFor polls an observable condition, failing after a generous deadline.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 20*time.Second, what, cond)
 }
 
 type countCB struct {

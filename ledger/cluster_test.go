@@ -11,6 +11,7 @@ import (
 
 	"github.com/magnetar/magnetar/internal/base"
 	"github.com/magnetar/magnetar/internal/bufs"
+	"github.com/magnetar/magnetar/internal/testutil"
 	"github.com/magnetar/magnetar/ledger"
 	"github.com/magnetar/magnetar/ledger/ledgertest"
 	"github.com/magnetar/magnetar/metastore"
@@ -171,13 +172,7 @@ func (a *adder) count() int {
 // waitFor polls an observable condition until it holds.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	testutil.WaitFor(t, testTimeout, what, cond)
 }
 
 // readAll reads entries 0..last and checks them against want.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/magnetar/magnetar/internal/base"
 	"github.com/magnetar/magnetar/internal/bufs"
+	"github.com/magnetar/magnetar/internal/testutil"
 	"github.com/magnetar/magnetar/metastore"
 	"github.com/magnetar/magnetar/metastore/memory"
 )
@@ -305,13 +306,7 @@ func flush(t testing.TB, c Cursor) {
 // eventually polls cond (an observable state) until it holds.
 func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, 10*time.Second, what, cond)
 }
 
 func pos(l, e int64) base.Position {
