@@ -31,7 +31,6 @@ type subscription struct {
 	name    string
 	durable bool
 	cursor  managedledger.Cursor // nil on a non-persistent topic
-	guard   *readGuard           // the cursor as the dispatcher reads it
 	created time.Time
 
 	// batchAcks is set once a consumer acknowledged batch indexes: from
@@ -54,11 +53,7 @@ type subscription struct {
 }
 
 func newSubscription(t *topic, name string, cur managedledger.Cursor) *subscription {
-	s := &subscription{t: t, name: name, cursor: cur, created: t.b.opts.Now(), durable: cur != nil && cur.Durable()}
-	if cur != nil {
-		s.guard = newReadGuard(cur)
-	}
-	return s
+	return &subscription{t: t, name: name, cursor: cur, created: t.b.opts.Now(), durable: cur != nil && cur.Durable()}
 }
 
 func (s *subscription) hasConsumers() bool {
@@ -133,13 +128,12 @@ func (s *subscription) addConsumer(cs *consumer, req *pulsar.CommandSubscribe) e
 	if s.mu.disp == nil || s.mu.subType != req.SubType ||
 		req.SubType == pulsar.SubKeyShared && len(s.mu.consumers) == 0 && ks != nil && ks.Mode != s.mu.ksMode {
 		if s.mu.disp != nil {
+			// Close returns once the old dispatcher's read is over; what
+			// it read and did not get acknowledged is read again.
 			s.mu.disp.Close()
-			// What the old dispatcher read and did not get acknowledged is
-			// read again, once its read is over.
-			s.guard.waitIdle(s.t.b.opts.OperationTimeout)
 			s.cursor.Rewind()
 		}
-		d, err := dispatcher.New(s.guard, s.dispatcherOptions(req.SubType, ks))
+		d, err := dispatcher.New(s.cursor, s.dispatcherOptions(req.SubType, ks))
 		if err != nil {
 			return err
 		}
@@ -194,7 +188,7 @@ func (s *subscription) removeConsumer(cs *consumer, keep bool) {
 // Exclusive one if it has none.
 func (s *subscription) dispatcherLocked() (*dispatcher.Dispatcher, error) {
 	if s.mu.disp == nil {
-		d, err := dispatcher.New(s.guard, s.dispatcherOptions(s.mu.subType, nil))
+		d, err := dispatcher.New(s.cursor, s.dispatcherOptions(s.mu.subType, nil))
 		if err != nil {
 			return nil, err
 		}
@@ -277,9 +271,6 @@ func (s *subscription) close(ctx context.Context, disconnect bool) {
 	}
 	if d != nil {
 		d.Close()
-	}
-	if s.guard != nil {
-		s.guard.stop()
 	}
 	if !s.durable {
 		s.closeCursor(ctx)

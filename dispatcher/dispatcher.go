@@ -281,8 +281,10 @@ func (d *Dispatcher) Consumers() []*Consumer {
 
 // Close stops the dispatcher: no more reads, no more deliveries. Entries it
 // holds are released; unacknowledged entries stay unacknowledged on the
-// cursor. It waits for a round under way to finish, so it must not be
-// called from a Sink. Closing the cursor is the caller's business.
+// cursor. It waits for a round under way to finish, and for a read it could
+// not cancel (one being completed) to come back, so that another reader
+// may use the cursor once it returns; it must not be called from a Sink.
+// Closing the cursor is the caller's business.
 func (d *Dispatcher) Close() {
 	m := &d.mu
 	m.Lock()
@@ -301,13 +303,21 @@ func (d *Dispatcher) Close() {
 		d.cond.Wait()
 	}
 	d.releaseHeldLocked()
-	reading := m.reading
-	m.Unlock()
-	if reading && d.cursor.CancelPendingRead() {
-		m.Lock()
-		m.reading = false
+	if m.reading {
 		m.Unlock()
+		cancelled := d.cursor.CancelPendingRead()
+		m.Lock()
+		if cancelled {
+			m.reading = false
+		}
+		// Not cancelled: the cursor is completing the read, and
+		// ReadComplete (which releases what a closed dispatcher is given)
+		// clears reading.
+		for m.reading {
+			d.cond.Wait()
+		}
 	}
+	m.Unlock()
 }
 
 // releaseHeldLocked releases the entries the dispatcher holds but has not

@@ -27,6 +27,8 @@ type fakeCursor struct {
 	// hold queues completions until flush (a read that completes late).
 	hold     bool
 	heldDone []func()
+	// cancelled, when set, receives a value after each CancelPendingRead.
+	cancelled chan bool
 
 	mu         sync.Mutex
 	log        []*bufs.Buf
@@ -152,6 +154,14 @@ func (f *fakeCursor) ReadEntriesOrWait(max int, maxBytes int64, cb managedledger
 }
 
 func (f *fakeCursor) CancelPendingRead() bool {
+	ok := f.cancelPendingRead()
+	if f.cancelled != nil {
+		f.cancelled <- ok
+	}
+	return ok
+}
+
+func (f *fakeCursor) cancelPendingRead() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.waiting == nil {

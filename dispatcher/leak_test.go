@@ -34,8 +34,22 @@ func TestLeakReadCompletesAfterClose(t *testing.T) {
 			f.cursor.hold = true
 			f.addEntries(3, nil)
 			s.markClosed()
-			f.d.Close()
+			// The read cannot be cancelled (it is completing): Close
+			// waits for it, so that another reader may take the cursor
+			// once Close returns, and releases what it brings.
+			f.cursor.cancelled = make(chan bool, 1)
+			closed := make(chan struct{})
+			go func() { f.d.Close(); close(closed) }()
+			if <-f.cursor.cancelled {
+				t.Fatal("a completing read was cancelled")
+			}
+			select {
+			case <-closed:
+				t.Fatal("Close returned before the read it could not cancel came back")
+			default:
+			}
 			f.cursor.flush()
+			<-closed
 		})
 	}
 }
