@@ -93,6 +93,7 @@ type dirLog struct {
 	wsegStart   int64
 	wprealloc   int64 // file offset up to which the writer's segment is preallocated
 	fill        zeroFill
+	lock        vfs.File // the directory's LOCK file, held while open
 	wroteBytes  atomic.Uint64
 	writes      atomic.Uint64
 	segments    atomic.Uint64

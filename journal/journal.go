@@ -74,6 +74,19 @@ func (j *Journal) openDir(idx int, dir string) (*dirLog, error) {
 	if err := d.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("journal: create directory %s: %w", dir, err)
 	}
+	// One journal per directory: two writers of the same segments would
+	// destroy each other's records.
+	lock, err := vfs.LockDir(d.fs, dir)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	d.lock = lock
+	opened := false
+	defer func() {
+		if !opened {
+			_ = lock.Close()
+		}
+	}()
 	next, err := d.recover()
 	if err != nil {
 		return nil, err
@@ -96,6 +109,7 @@ func (j *Journal) openDir(idx int, dir string) (*dirLog, error) {
 	go d.syncLoop()
 	go d.prepareLoop()
 	d.prepCh <- prepMsg{create: next + 1}
+	opened = true
 	return d, nil
 }
 
@@ -304,6 +318,12 @@ func (j *Journal) Close() error {
 }
 
 func (d *dirLog) close() error {
+	defer func() {
+		if d.lock != nil {
+			_ = d.lock.Close() // last: the directory is free once close returns
+			d.lock = nil
+		}
+	}()
 	d.mu.Lock()
 	d.mu.closing = true
 	d.closingF.Store(true)

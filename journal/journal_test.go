@@ -459,3 +459,21 @@ func countSuffix(names []string, suffix string) int {
 	}
 	return n
 }
+
+// TestDirectoryLock: a journal directory is open in one journal at a time;
+// a second Open fails with vfs.ErrLocked, and the directory is free again
+// once the first is closed.
+func TestDirectoryLock(t *testing.T) {
+	opts := testOptions(vfs.Default, t.TempDir())
+	j := mustOpen(t, opts)
+	if j2, err := Open(opts); !errors.Is(err, vfs.ErrLocked) {
+		if err == nil {
+			j2.Close()
+		}
+		t.Fatalf("second Open of the same directory: %v, want vfs.ErrLocked", err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, opts).Close()
+}

@@ -80,6 +80,7 @@ type Store struct {
 	writers      []*logWriter // per dir; owned by the flusher goroutine
 	flushScratch flushScratch // owned by the flusher goroutine
 	writeBufs    sync.Pool    // *[]byte of writeBufferBytes
+	locks        []vfs.File   // the directories' LOCK files, held while open
 	// directRefused: the filesystem refused O_DIRECT; logs are written
 	// through the page cache.
 	directRefused atomic.Bool
@@ -206,6 +207,24 @@ func Open(opts Options) (*Store, error) {
 	if err := s.fs.MkdirAll(opts.MetaDir, 0o755); err != nil {
 		return nil, fmt.Errorf("ledgerstore: create %s: %w", opts.MetaDir, err)
 	}
+	// One store per directory: a second process (or store) writing the
+	// same entry logs and catalog would corrupt both.
+	opened := false
+	defer func() {
+		if !opened {
+			s.unlock()
+		}
+	}()
+	for _, d := range append(slices.Clone(opts.Dirs), opts.MetaDir) {
+		if slices.ContainsFunc(s.locks, func(f vfs.File) bool { return path.Dir(f.Name()) == path.Clean(d) }) {
+			continue
+		}
+		l, err := vfs.LockDir(s.fs, d)
+		if err != nil {
+			return nil, fmt.Errorf("ledgerstore: %w", err)
+		}
+		s.locks = append(s.locks, l)
+	}
 	// Make the directories' own names durable (MkdirAll may just have
 	// made them): later syncs cover what is inside them only.
 	synced := map[string]bool{}
@@ -290,7 +309,16 @@ func Open(opts Options) (*Store, error) {
 		s.wg.Add(1)
 		go s.gcLoop()
 	}
+	opened = true
 	return s, nil
+}
+
+// unlock releases the directory locks.
+func (s *Store) unlock() {
+	for _, l := range s.locks {
+		_ = l.Close()
+	}
+	s.locks = nil
 }
 
 // loadLogs reads the index file of every entry log, removes the files that
@@ -542,6 +570,7 @@ func (s *Store) Close() error {
 		}
 		s.wc.releaseAll()
 		s.rc.releaseAll()
+		s.unlock()
 	})
 	return err
 }

@@ -283,3 +283,21 @@ func TestThrottle(t *testing.T) {
 		t.Fatalf("cancelled wait: %v", err)
 	}
 }
+
+// TestDirectoryLock: ledger directories are open in one store at a time; a
+// second Open fails with vfs.ErrLocked, and they are free again once the
+// first store is closed.
+func TestDirectoryLock(t *testing.T) {
+	opts := testOptions(vfs.Default, t.TempDir(), t.TempDir())
+	s := mustOpen(t, opts)
+	if s2, err := Open(opts); !errors.Is(err, vfs.ErrLocked) {
+		if err == nil {
+			s2.Close()
+		}
+		t.Fatalf("second Open of the same directories: %v, want vfs.ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustOpen(t, opts).Close()
+}

@@ -182,3 +182,33 @@ func (f *osFile) Preallocate(off, n int64) error {
 	}
 	return nil
 }
+
+// LockName is the file LockDir locks in a directory.
+const LockName = "LOCK"
+
+// ErrLocked: the directory LockDir was asked for is locked already.
+var ErrLocked = errors.New("vfs: directory locked")
+
+// LockDir takes an exclusive lock on dir/LOCK (creating it) for as long as
+// the returned file stays open. The kernel drops the lock when the process
+// dies, kill -9 included, so a crash never leaves a directory locked. A
+// second holder, in this process or another, fails at once with an error
+// wrapping ErrLocked. Only real files can be locked: on a memory
+// filesystem (which lives in one process) it only creates the file.
+func LockDir(fs FS, dir string) (File, error) {
+	name := filepath.Join(dir, LockName)
+	f, err := fs.OpenFile(name, OpenOptions{Write: true, Create: true})
+	if err != nil {
+		return nil, err
+	}
+	if of, ok := f.(*osFile); ok {
+		if err := unix.Flock(int(of.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, unix.EWOULDBLOCK) {
+				return nil, fmt.Errorf("%w: %s is held by another process or another open store", ErrLocked, name)
+			}
+			return nil, fmt.Errorf("vfs: flock %s: %w", name, err)
+		}
+	}
+	return f, nil
+}

@@ -224,3 +224,25 @@ func TestAlignedBuffer(t *testing.T) {
 		t.Errorf("AlignUp(4096) = %d", got)
 	}
 }
+
+// TestLockDir: a directory locked once cannot be locked again (in this
+// process too: the lock belongs to the open file) until the first lock's
+// file is closed.
+func TestLockDir(t *testing.T) {
+	dir := t.TempDir()
+	l1, err := LockDir(Default, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LockDir(Default, dir); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v, want ErrLocked", err)
+	}
+	if err := l1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := LockDir(Default, dir)
+	if err != nil {
+		t.Fatalf("lock after the first was released: %v", err)
+	}
+	l2.Close()
+}

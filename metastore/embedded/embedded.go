@@ -68,8 +68,6 @@ import (
 	"strconv"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/magnetar/magnetar/internal/record"
 	"github.com/magnetar/magnetar/internal/vfs"
 	"github.com/magnetar/magnetar/metastore/internal/core"
@@ -89,7 +87,7 @@ var (
 	snapMagic = [8]byte{'M', 'G', 'M', 'E', 'T', 'S', 'N', 'P'}
 )
 
-const lockName = "LOCK"
+const lockName = vfs.LockName
 
 func walName(n uint32) string  { return fmt.Sprintf("wal-%08d.log", n) }
 func snapName(n uint32) string { return fmt.Sprintf("snap-%08d.snap", n) }
@@ -153,21 +151,12 @@ func Open(dir string, opts core.Options) (*Server, error) {
 }
 
 func lockDir(fs vfs.FS, dir string) (vfs.File, error) {
-	name := path.Join(dir, lockName)
-	f, err := fs.OpenFile(name, vfs.OpenOptions{Write: true, Create: true})
-	if err != nil {
-		return nil, fmt.Errorf("metastore: embedded: open %s: %w", name, err)
+	f, err := vfs.LockDir(fs, dir)
+	if errors.Is(err, vfs.ErrLocked) {
+		return nil, fmt.Errorf("%w: %s (is another magnetar using this metadata directory?)", core.ErrLocked, path.Join(dir, lockName))
 	}
-	// Only real files can be locked; a memory filesystem lives in one
-	// process anyway.
-	if fd, ok := f.(interface{ Fd() uintptr }); ok {
-		if err := unix.Flock(int(fd.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
-			f.Close()
-			if errors.Is(err, unix.EWOULDBLOCK) {
-				return nil, fmt.Errorf("%w: %s (is another magnetar using this metadata directory?)", core.ErrLocked, name)
-			}
-			return nil, fmt.Errorf("metastore: embedded: flock %s: %w", name, err)
-		}
+	if err != nil {
+		return nil, fmt.Errorf("metastore: embedded: lock %s: %w", dir, err)
 	}
 	return f, nil
 }
