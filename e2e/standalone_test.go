@@ -19,6 +19,8 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/sirupsen/logrus"
+
+	"github.com/magnetar/magnetar/internal/testutil"
 )
 
 var binary string
@@ -203,16 +205,11 @@ func TestKill9RestartKeepsAcknowledged(t *testing.T) {
 	for i := 0; i < total; i++ {
 		if i == killAt {
 			// Wait until some are acknowledged, then crash the node.
-			deadline := time.Now().Add(60 * time.Second)
-			for {
+			testutil.WaitFor(t, 60*time.Second, "a first acknowledgement", func() bool {
 				mu.Lock()
-				k := len(acked)
-				mu.Unlock()
-				if k > 0 || time.Now().After(deadline) {
-					break
-				}
-				time.Sleep(10 * time.Millisecond) // polling an observable count, with a deadline
-			}
+				defer mu.Unlock()
+				return len(acked) > 0
+			})
 			n.kill()
 			n.start("--set", "brokerDeduplicationEnabled=true")
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/magnetar/magnetar/client"
 	"github.com/magnetar/magnetar/client/clienttest"
+	"github.com/magnetar/magnetar/internal/testutil"
 )
 
 const testTimeout = 60 * time.Second
@@ -304,13 +305,7 @@ func TestRunStopsOnCancel(t *testing.T) {
 	if all.PublishErrors != 0 || all.Sent != all.PublishedMsgs+all.Abandoned {
 		t.Fatalf("after cancel: %+v: every send must end published or abandoned, none as an error", all)
 	}
-	deadline := time.Now().Add(testTimeout)
-	for b.Connections() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d connections still open after Run returned", b.Connections())
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testutil.WaitFor(t, testTimeout, "the connections to close after Run returned", func() bool { return b.Connections() == 0 })
 }
 
 type writerFunc func([]byte) (int, error)
