@@ -127,7 +127,13 @@ func TestAdminTopics(t *testing.T) {
 		// v0.19.0 closes the producer it gave up on from its reconnection
 		// goroutine while the test closes it too; it sometimes reports the
 		// SUCCESS of its CLOSE_PRODUCER as unexpected (seen 1 run in 15).
-		`unexpected response for request \d+ of type SUCCESS`)
+		`unexpected response for request \d+ of type SUCCESS`,
+		// Its reconnection goroutine for that producer can still be
+		// sending (a lookup, a CLOSE_PRODUCER) when the test closes the
+		// client at the end; the request then fails on the closed
+		// connection (seen once in the CI run of 43dbfb8, 0 in 65 runs
+		// alone and under load).
+		`internalSendRequest failed for connectionClosed`)
 	a := n.admin()
 	if err := a.Namespaces().CreateNamespace("public/admin"); err != nil {
 		t.Fatal(err)
