@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
-	"path/filepath"
 
 	"github.com/magnetar/magnetar/internal/base"
 	"github.com/magnetar/magnetar/internal/vfs"
@@ -35,26 +34,7 @@ func SaveCheckpoint(fs vfs.FS, path string, cp Checkpoint) error {
 	}
 	binary.LittleEndian.PutUint32(buf[12:], crc32.Checksum(buf[16:], crc32.MakeTable(crc32.Castagnoli)))
 
-	tmp := path + ".tmp"
-	f, err := fs.Create(tmp)
-	if err != nil {
-		return fmt.Errorf("journal: save checkpoint: %w", err)
-	}
-	if _, err := f.Write(buf); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("journal: save checkpoint: write %s: %w", tmp, err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("journal: save checkpoint: sync %s: %w", tmp, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("journal: save checkpoint: close %s: %w", tmp, err)
-	}
-	if err := fs.Rename(tmp, path); err != nil {
-		return fmt.Errorf("journal: save checkpoint: %w", err)
-	}
-	if err := fs.SyncDir(filepath.Dir(path)); err != nil {
+	if err := vfs.WriteFileAtomic(fs, path, buf); err != nil {
 		return fmt.Errorf("journal: save checkpoint: %w", err)
 	}
 	return nil

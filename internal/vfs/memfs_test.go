@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"math/rand/v2"
 	"os"
@@ -962,4 +963,49 @@ func checkAccounting(t *testing.T, fs *MemFS, open []File) {
 	if fs.mu.used != used {
 		t.Fatalf("used %d, files in the tree hold %d", fs.mu.used, used)
 	}
+}
+
+// TestWriteFileAtomicCrash cuts the power after every operation of a
+// WriteFileAtomic that replaces a file: after the crash the file holds the
+// old bytes or the new ones, whole, and once the call returned, the new.
+func TestWriteFileAtomicCrash(t *testing.T) {
+	old, next := []byte("old contents"), []byte("the next, longer contents")
+	for cut := int64(1); ; cut++ {
+		fs := NewMem()
+		if err := fs.MkdirAll("/d", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteFileAtomic(fs, "/d/f", old); err != nil {
+			t.Fatal(err)
+		}
+		fs.CrashAfter(fs.Ops() + cut)
+		err := WriteFileAtomic(fs, "/d/f", next)
+		cutShort := fs.PowerCut()
+		fs.Crash()
+		got, rerr := readAll(fs, "/d/f")
+		if rerr != nil {
+			t.Fatalf("cut after op %d: read: %v", cut, rerr)
+		}
+		if !bytes.Equal(got, old) && !bytes.Equal(got, next) {
+			t.Fatalf("cut after op %d: file holds %q", cut, got)
+		}
+		if err == nil && !bytes.Equal(got, next) {
+			t.Fatalf("cut after op %d: WriteFileAtomic returned nil but the file holds %q", cut, got)
+		}
+		if !cutShort {
+			if cut < 4 {
+				t.Fatalf("the call ran whole within %d operations: the cuts tested nothing", cut)
+			}
+			return // the whole call ran before the cut
+		}
+	}
+}
+
+func readAll(fs FS, name string) ([]byte, error) {
+	f, err := fs.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(f)
 }
