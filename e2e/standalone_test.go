@@ -70,9 +70,8 @@ func newNode(t *testing.T) *node {
 func (n *node) serviceURL() string { return fmt.Sprintf("pulsar://127.0.0.1:%d", n.broker) }
 func (n *node) webURL() string     { return fmt.Sprintf("http://127.0.0.1:%d", n.web) }
 
-// start runs the node and waits until it says it is ready.
-func (n *node) start(extra ...string) {
-	n.t.Helper()
+// args are the node's command line.
+func (n *node) args(extra ...string) []string {
 	args := []string{"standalone",
 		"--set", fmt.Sprintf("brokerServicePort=%d", n.broker),
 		"--set", fmt.Sprintf("webServicePort=%d", n.web),
@@ -81,8 +80,13 @@ func (n *node) start(extra ...string) {
 		"--set", "journalDirectory=" + filepath.Join(n.dir, "journal"),
 		"--set", "ledgerDirectories=" + filepath.Join(n.dir, "ledgers"),
 	}
-	args = append(args, extra...)
-	cmd := exec.Command(binary, args...)
+	return append(args, extra...)
+}
+
+// start runs the node and waits until it says it is ready.
+func (n *node) start(extra ...string) {
+	n.t.Helper()
+	cmd := exec.Command(binary, n.args(extra...)...)
 	cmd.Dir = n.dir
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
@@ -327,4 +331,49 @@ func TestRestartKeepsSubscriptionPosition(t *testing.T) {
 		}
 		_ = cons.Ack(msg)
 	}
+}
+
+// TestWipedJournalIsRefused: a journal directory that comes back empty
+// (a replaced or wiped disk) loses what it held; the node must refuse to
+// start on it rather than serve as if nothing had been written, until the
+// operator deletes the bookie's cookie.
+func TestWipedJournalIsRefused(t *testing.T) {
+	n := newNode(t)
+	n.start()
+	client := newClient(t, n.serviceURL())
+	prod, err := client.CreateProducer(pulsar.ProducerOptions{Topic: "persistent://public/default/e2e-cookie"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := prod.Send(context.Background(), &pulsar.ProducerMessage{Payload: []byte("kept")}); err != nil {
+		t.Fatal(err)
+	}
+	prod.Close()
+	client.Close()
+	n.stop()
+
+	journal := filepath.Join(n.dir, "journal")
+	if err := os.RemoveAll(journal); err != nil {
+		t.Fatal(err)
+	}
+	run := func(extra ...string) (int, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, binary, n.args(extra...)...)
+		cmd.Dir = n.dir
+		out, _ := cmd.CombinedOutput()
+		return cmd.ProcessState.ExitCode(), string(out)
+	}
+	code, out := run()
+	if code == 0 || !strings.Contains(out, "have no cookie") || !strings.Contains(out, journal) {
+		t.Fatalf("start on a wiped journal: exit %d, want a refusal naming %s; output:\n%s", code, journal, out)
+	}
+	if _, err := os.Stat(journal); !os.IsNotExist(err) {
+		t.Fatalf("the refused start created %s (err %v): it must not touch the storage", journal, err)
+	}
+	code, out = run("--delete-cookie")
+	if code != 0 || !strings.Contains(out, "deleted the cookie of bookie 127.0.0.1:") {
+		t.Fatalf("--delete-cookie: exit %d; output:\n%s", code, out)
+	}
+	n.start()
 }

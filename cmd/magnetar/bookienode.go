@@ -11,9 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/magnetar/magnetar/engine"
+	"github.com/magnetar/magnetar/engine/cookie"
 	"github.com/magnetar/magnetar/engine/server"
 	"github.com/magnetar/magnetar/internal/base"
 	"github.com/magnetar/magnetar/internal/config"
+	"github.com/magnetar/magnetar/internal/vfs"
 	"github.com/magnetar/magnetar/journal"
 	"github.com/magnetar/magnetar/ledgerstore"
 	"github.com/magnetar/magnetar/metastore"
@@ -88,20 +90,37 @@ func startBookie(ctx context.Context, p *proc, store metastore.Store, ledgersRoo
 			return ok, err
 		}
 	}
+	// Listen first: the bookie's id is its address, and the cookies are
+	// checked against it before the storage is opened.
+	addr := net.JoinHostPort(cfg.Network.BindAddress, strconv.Itoa(cfg.Network.BookiePort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("bookie: listen: %w", err)
+	}
+	n.id = bookieID(cfg, ln.Addr())
+	if store != nil {
+		if _, err := cookie.Check(ctx, cookie.Params{
+			FS: vfs.Default, Store: store, Root: ledgersRoot, BookieID: n.id,
+			JournalDirs: opts.Journal.Dirs, LedgerDirs: opts.Storage.Dirs, Logger: log,
+		}); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	eng, err := engine.Open(opts)
 	if err != nil {
+		ln.Close()
 		return nil, err
 	}
 	n.eng = eng
-	addr := net.JoinHostPort(cfg.Network.BindAddress, strconv.Itoa(cfg.Network.BookiePort))
-	srv, err := server.New(eng, server.Options{Addr: addr, MaxFrameSize: cfg.Network.NettyMaxFrameSizeBytes, Logger: log})
+	srv, err := server.New(eng, server.Options{Listener: ln, MaxFrameSize: cfg.Network.NettyMaxFrameSizeBytes, Logger: log})
 	if err != nil {
+		ln.Close()
 		_ = eng.Close()
 		return nil, err
 	}
 	n.srv = srv
 	srv.Serve()
-	n.id = bookieID(cfg, srv.Addr())
 	if p.Mux != nil {
 		server.RegisterHTTP(p.Mux, eng, srv)
 	}
@@ -206,4 +225,46 @@ func bookieRun(ctx context.Context, p *proc, args []string) error {
 	<-ctx.Done()
 	p.Logger.Info("bookie stopping")
 	return n.close()
+}
+
+const deleteCookieUsage = "delete the bookie's cookie (in the metadata store and its directories) and exit, " +
+	"accepting storage the bookie refused to start on; its next start stamps new cookies"
+
+// deleteCookieRun is --delete-cookie: it removes the cookie of the bookie
+// the configuration describes, with the bookie stopped.
+func deleteCookieRun(ctx context.Context, p *proc, args []string, standalone bool) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q", args)
+	}
+	cfg := p.Config
+	if cfg.Network.BookiePort == 0 {
+		return configError{errors.New("--delete-cookie: bookiePort is 0, so the bookie has no fixed id")}
+	}
+	root := metastore.LedgersRoot
+	var store metastore.Store
+	if standalone {
+		meta, _, closeStores, err := openStores(p)
+		if err != nil {
+			return err
+		}
+		defer closeStores()
+		store = meta
+	} else {
+		url, r, err := cfg.Metadata.BookieMetadataStore()
+		if err != nil {
+			return configError{err}
+		}
+		if store, err = metastore.Open(url, metastore.Options{Logger: p.Logger}); err != nil {
+			return fmt.Errorf("metadata store %s: %w", url, err)
+		}
+		defer store.Close()
+		root = r
+	}
+	id := bookieID(cfg, &net.TCPAddr{Port: cfg.Network.BookiePort})
+	dirs := append(cfg.Bookie.JournalDirs(), cfg.Bookie.LedgerDirectories...)
+	if err := cookie.Delete(ctx, vfs.Default, store, root, id, dirs); err != nil {
+		return err
+	}
+	fmt.Fprintf(p.Stdout, "deleted the cookie of bookie %s (%s and %s in %q)\n", id, cookie.Path(root, id), cookie.FileName, dirs)
+	return nil
 }

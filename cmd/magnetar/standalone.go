@@ -1,10 +1,14 @@
 package main
 
 import (
+	"context"
+	"flag"
+
 	"github.com/magnetar/magnetar/internal/config"
 )
 
 func standaloneCommand() *command {
+	var delete bool
 	return &command{
 		name:    "standalone",
 		summary: "run a metadata store, a bookie and a broker in one process",
@@ -12,6 +16,14 @@ func standaloneCommand() *command {
 			"\"standalone\", tenant \"public\", namespace \"public/default\", data under data/.",
 		hasRole: true,
 		role:    config.Standalone,
-		run:     standaloneRun,
+		flags: func(fs *flag.FlagSet) {
+			fs.BoolVar(&delete, "delete-cookie", false, deleteCookieUsage)
+		},
+		run: func(ctx context.Context, p *proc, args []string) error {
+			if delete {
+				return deleteCookieRun(ctx, p, args, true)
+			}
+			return standaloneRun(ctx, p, args)
+		},
 	}
 }
