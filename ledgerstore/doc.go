@@ -145,10 +145,14 @@
 //   - An index record is written only after the data it describes was
 //     synced, so a durable index record never points at torn data.
 //   - Each index record is one write followed by a sync: after a crash
-//     only the last record of a file can be torn. An invalid record
-//     followed by a valid one is corruption and stops Open with the file
-//     and offset; an invalid last record is a torn tail and is ignored
-//     (its data was never acknowledged).
+//     only the last record of a file can be torn. An invalid last record
+//     is a torn tail and is ignored (its data was never acknowledged). An
+//     invalid record followed by a valid one is damage, not a crash: Open
+//     rebuilds that log's index from the log itself (every record names
+//     its ledger and entry and carries its checksum; tombstones apply as
+//     to any index file), writes the rebuilt index file in place of the
+//     damaged one (kept as <id>.idx.damaged) and logs what it found. Open still stops, naming the files, when the
+//     log's own file header is bad.
 //   - A log with no committed index record, or an index file without its
 //     log (a removal cut short), is garbage and removed at Open.
 //   - The same entry can be in several logs (re-added after a crash,

@@ -29,6 +29,7 @@ type Stats struct {
 	ReadAheadEntries int64
 	ReadCacheBytes   int64
 	Corruptions      int64 // records that failed a check on read
+	IndexRebuilds    int64 // damaged index files rebuilt from their logs at Open
 
 	// Garbage collection.
 	GCRuns         int64
@@ -55,6 +56,7 @@ type counters struct {
 	readAheads, readAheadEntries, corruptions     atomic.Int64
 	gcRuns, ledgersDeleted, logsDeleted           atomic.Int64
 	logsCompacted, compactedBytes, reclaimedBytes atomic.Int64
+	indexRebuilds                                 atomic.Int64
 }
 
 // Stats returns the current counters. It walks the index, so it is meant
@@ -77,6 +79,7 @@ func (s *Store) Stats() Stats {
 		ReadAheads:       c.readAheads.Load(),
 		ReadAheadEntries: c.readAheadEntries.Load(),
 		Corruptions:      c.corruptions.Load(),
+		IndexRebuilds:    c.indexRebuilds.Load(),
 		GCRuns:           c.gcRuns.Load(),
 		LedgersDeleted:   c.ledgersDeleted.Load(),
 		LogsDeleted:      c.logsDeleted.Load(),

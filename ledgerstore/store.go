@@ -367,6 +367,9 @@ func (s *Store) loadLogs() (uint64, error) {
 			var found []indexRun
 			if idxs[id] {
 				found, err = readIndexFile(s.fs, lf.idxPath, id, nil)
+				if errors.Is(err, base.ErrCorruption) {
+					found, err = s.rebuildIndex(lf, err)
+				}
 				if err != nil {
 					return 0, err
 				}

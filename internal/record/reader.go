@@ -30,6 +30,9 @@ func NewReader(r io.ReaderAt, size int64, fileNum uint32, off int64) *Reader {
 // the invalid bytes, after Next returned an error).
 func (rd *Reader) Offset() int64 { return rd.off }
 
+// SeekTo makes Next read the record at off (after a gap its owner skipped).
+func (rd *Reader) SeekTo(off int64) { rd.off = off }
+
 // Next returns the next record's header and payload. The payload aliases the
 // reader's buffer and is valid until the following call. It returns io.EOF at
 // a clean end and an error wrapping ErrTorn (with the offset) for invalid
