@@ -193,6 +193,8 @@ func registerBookieMetrics(reg prometheus.Registerer, eng *engine.Bookie, srv *s
 	counter("bookie_journal_sync_count", "Journal fdatasyncs (commit groups).", func() float64 { return float64(eng.Stats().Journal.Syncs) })
 	counter("bookie_journal_written_bytes", "Bytes written to journal segments.", func() float64 { return float64(eng.Stats().Journal.WrittenBytes) })
 	counter("bookie_flush_count", "Write cache segments flushed to entry logs.", func() float64 { return float64(eng.Stats().Storage.Flushes) })
+	counter("bookie_entry_corruption_count", "Entry-log records that failed a check on read.", func() float64 { return float64(eng.Stats().Storage.Corruptions) })
+	counter("bookie_index_rebuild_count", "Damaged index files rebuilt from their entry logs at start.", func() float64 { return float64(eng.Stats().Storage.IndexRebuilds) })
 	counter("bookie_checkpoint_count", "Checkpoints completed.", func() float64 { return float64(eng.Stats().Checkpoints) })
 	counter("bookie_read_entry_count", "Read requests served.", func() float64 { return float64(srv.Stats.Reads.Load()) })
 	counter("bookie_request_errors", "Requests answered with an error.", func() float64 { return float64(srv.Stats.Errors.Load()) })
