@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -229,8 +230,23 @@ func bookieRun(ctx context.Context, p *proc, args []string) error {
 	return n.close()
 }
 
-const deleteCookieUsage = "delete the bookie's cookie (in the metadata store and its directories) and exit, " +
-	"accepting storage the bookie refused to start on; its next start stamps new cookies"
+// withDeleteCookie gives a command that starts a bookie the flag
+// --delete-cookie, which deletes the bookie's cookie instead of starting.
+func withDeleteCookie(c *command, standalone bool) *command {
+	var del bool
+	run := c.run
+	c.flags = func(fs *flag.FlagSet) {
+		fs.BoolVar(&del, "delete-cookie", false, "delete the bookie's cookie (in the metadata store and its "+
+			"directories) and exit, accepting storage the bookie refused to start on; its next start stamps new cookies")
+	}
+	c.run = func(ctx context.Context, p *proc, args []string) error {
+		if del {
+			return deleteCookieRun(ctx, p, args, standalone)
+		}
+		return run(ctx, p, args)
+	}
+	return c
+}
 
 // deleteCookieRun is --delete-cookie: it removes the cookie of the bookie
 // the configuration describes, with the bookie stopped.
