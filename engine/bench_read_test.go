@@ -215,8 +215,10 @@ func checkIDs(b testing.TB, buf *bufs.Buf, l base.LedgerID, e base.EntryID) {
 // cache, engine reopened so that its read cache is empty): with ReadRange
 // batches of up to 100 entries or 5 MiB (a bookie's batch read), or entry
 // by entry with ReadEntry (the engine's read-ahead fills its read cache);
-// with the kernel's read-ahead on entry logs off (the default) or on
-// (ledgerstore.Options.KernelReadAhead).
+// reading the logs with O_DIRECT (reads=direct, the default), or through
+// the page cache with the kernel's read-ahead on them off or on
+// (ledgerstore.Options.BufferedReads and KernelReadAhead). cpu-ms/GB is
+// the process's CPU time per GB read.
 // One op is one pass over $MAGNETAR_BENCH_READ_MIB (256) MiB; run with
 // -benchtime 3x. MB/s is the payload read per second; device-MB/s is
 // O_DIRECT 1 MiB reads of the same files, one at a time, just before each
@@ -229,12 +231,12 @@ func BenchmarkCatchUpRead(b *testing.B) {
 		var opts *Options // filled once, read by both sub-benchmarks
 		var entries base.EntryID
 		for _, v := range []struct {
-			api      string
-			kernelRA bool
-		}{{"range", false}, {"entry", false}, {"range", true}, {"entry", true}} {
+			api   string
+			reads readMode
+		}{{"range", readsDirect}, {"entry", readsDirect}, {"range", readsBuffered}, {"entry", readsBuffered},
+			{"range", readsBufferedKernelRA}, {"entry", readsBufferedKernelRA}} {
 			api := v.api
-			ra := map[bool]string{false: "off", true: "on"}[v.kernelRA]
-			b.Run(fmt.Sprintf("size=%s/api=%s/kernel-readahead=%s", sizeLabel(size), api, ra), func(b *testing.B) {
+			b.Run(fmt.Sprintf("size=%s/api=%s/reads=%s", sizeLabel(size), api, v.reads), func(b *testing.B) {
 				if opts == nil {
 					d, err := os.MkdirTemp("", "bench-catchup-")
 					if err != nil {
@@ -254,11 +256,25 @@ func BenchmarkCatchUpRead(b *testing.B) {
 					parent.Cleanup(func() { os.RemoveAll(d) })
 				}
 				o := *opts
-				o.Storage.KernelReadAhead = v.kernelRA
+				v.reads.apply(&o)
 				benchCatchUp(b, o, api, size, entries)
 			})
 		}
 	}
+}
+
+// readMode is how the engine reads entry logs in a read benchmark.
+type readMode string
+
+const (
+	readsDirect           readMode = "direct"                    // O_DIRECT (the default)
+	readsBuffered         readMode = "buffered"                  // page cache, kernel read-ahead off
+	readsBufferedKernelRA readMode = "buffered-kernel-readahead" // page cache, kernel read-ahead on
+)
+
+func (m readMode) apply(o *Options) {
+	o.Storage.BufferedReads = m != readsDirect
+	o.Storage.KernelReadAhead = m == readsBufferedKernelRA
 }
 
 func benchCatchUp(b *testing.B, opts Options, api string, size int, entries base.EntryID) {
@@ -267,6 +283,7 @@ func benchCatchUp(b *testing.B, opts Options, api string, size int, entries base
 	b.SetBytes(int64(entries) * int64(size))
 	b.ReportAllocs()
 	var cached, device, device4 float64
+	var cpu time.Duration
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
@@ -279,6 +296,7 @@ func benchCatchUp(b *testing.B, opts Options, api string, size int, entries base
 			b.Fatal(err)
 		}
 		b.StartTimer()
+		c0 := processCPU()
 		for e := base.EntryID(0); e < entries; {
 			if api == "entry" {
 				buf, err := eng.ReadEntry(ctx, 1, e)
@@ -300,6 +318,7 @@ func benchCatchUp(b *testing.B, opts Options, api string, size int, entries base
 				e++
 			}
 		}
+		cpu += processCPU() - c0
 		b.StopTimer()
 		if err := eng.Close(); err != nil {
 			b.Fatal(err)
@@ -308,6 +327,9 @@ func benchCatchUp(b *testing.B, opts Options, api string, size int, entries base
 	}
 	b.StopTimer()
 	read := float64(b.N) * float64(entries) * float64(size) / b.Elapsed().Seconds()
+	// The process's CPU per GB read (the kernel's page-cache work done in
+	// the reader's system calls included; reclaim by kswapd is not).
+	b.ReportMetric(cpu.Seconds()*1e3/(float64(b.N)*float64(entries)*float64(size)/1e9), "cpu-ms/GB")
 	b.ReportMetric(device/1e6, "device-MB/s")
 	b.ReportMetric(read/device, "read/device")
 	b.ReportMetric(device4/1e6, "device-qd4-MB/s")
@@ -509,8 +531,8 @@ func (r *catchUpReader) stop() error {
 // $MAGNETAR_BENCH_READ_MIB (256) MiB of 64 KiB entries from cold entry
 // logs in ReadRange batches (the read cache is 32 MiB so that it does not
 // hold the ledger), either as fast as it can or paced at 200 MB/s (a
-// broker dispatching a backlog over a fast NIC), with the kernel's
-// read-ahead on entry logs off (the default) or on. The first phase is a
+// broker dispatching a backlog over a fast NIC), with the reads=
+// modes of BenchmarkCatchUpRead. The first phase is a
 // warm-up and not counted. b.N is the number of adds: -benchtime 300000x
 // is 15 s at 20,000 adds/s. Metrics: quiet-* and reading-* latency
 // percentiles (µs, AddEntry to callback), p99-reading/quiet (the issue's
@@ -520,24 +542,24 @@ func (r *catchUpReader) stop() error {
 // reader slowed the shared device down for the journal.
 func BenchmarkAddLatencyCatchUp(b *testing.B) {
 	const size, rate = 1 << 10, 20000
-	for _, kernelRA := range []bool{false, true} {
+	for _, reads := range []readMode{readsDirect, readsBuffered, readsBufferedKernelRA} {
 		for _, readMBps := range []int64{0, 200} {
 			name := "reader=unthrottled"
 			if readMBps > 0 {
 				name = fmt.Sprintf("reader=%dMBps", readMBps)
 			}
-			name += "/kernel-readahead=" + map[bool]string{false: "off", true: "on"}[kernelRA]
+			name += "/reads=" + string(reads)
 			b.Run(fmt.Sprintf("size=%s/rate=%d/%s", sizeLabel(size), rate, name), func(b *testing.B) {
-				benchLatencyCatchUp(b, size, rate, readMBps, kernelRA)
+				benchLatencyCatchUp(b, size, rate, readMBps, reads)
 			})
 		}
 	}
 }
 
-func benchLatencyCatchUp(b *testing.B, size, rate int, readMBps int64, kernelRA bool) {
+func benchLatencyCatchUp(b *testing.B, size, rate int, readMBps int64, reads readMode) {
 	opts := benchEngineOptions(b, b.TempDir())
 	opts.Storage.ReadCacheMaxBytes = 32 << 20
-	opts.Storage.KernelReadAhead = kernelRA
+	reads.apply(&opts)
 	eng, err := Open(opts)
 	if err != nil {
 		b.Fatal(err)

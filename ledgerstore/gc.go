@@ -364,10 +364,6 @@ func (s *Store) compactOne(ctx context.Context, src *logFile, wp **logWriter, d 
 		s.applyMoves(done, olds)
 		return copied, err
 	}
-	f, err := src.file(s)
-	if err != nil {
-		return fail(err)
-	}
 	for i := 0; i < len(items); {
 		j := i + 1
 		spanEnd := int64(items[i].sl.off + items[i].sl.size)
@@ -377,10 +373,9 @@ func (s *Store) compactOne(ctx context.Context, src *logFile, wp **logWriter, d 
 			j++
 		}
 		start := int64(items[i].sl.off)
-		span := s.pool.Get(int(spanEnd - start))
-		n, rerr := readLog(f, span.Bytes(), start)
-		if n < span.Len() {
-			span.Release()
+		sp, rerr := s.readSpan(src, start, int(spanEnd-start))
+		if sp.n < len(sp.data) {
+			sp.done()
 			if rerr == nil {
 				rerr = errors.New("short read")
 			}
@@ -389,22 +384,23 @@ func (s *Store) compactOne(ctx context.Context, src *logFile, wp **logWriter, d 
 		}
 		for _, it := range items[i:j] {
 			rel := int64(it.sl.off) - start
-			rec := span.Bytes()[rel : rel+int64(it.sl.size)]
+			rec := sp.data[rel : rel+int64(it.sl.size)]
 			if err := checkEntryRecord(rec, src.id, src.path, int64(it.sl.off), it.k.ledger, it.k.entry); err != nil {
 				// Never copy bad bytes; leave the log for an operator.
-				span.Release()
+				sp.done()
 				s.stats.corruptions.Add(1)
 				s.markSkipGC(src)
 				return fail(fmt.Errorf("ledgerstore: compaction of %s stopped: %w", src.path, err))
 			}
+			var err error
 			if done, err = s.put(wp, d, true, seq, it.k.ledger, it.k.entry, rec[record.HeaderSize:], done); err != nil {
-				span.Release()
+				sp.done()
 				s.noteWriteError(d, err)
 				return fail(err)
 			}
 			copied += int64(it.sl.size)
 		}
-		span.Release()
+		sp.done()
 		i = j
 		if err := thr.wait(ctx, spanEnd-start); err != nil {
 			return fail(err)

@@ -95,6 +95,13 @@ type Options struct {
 	ReadAheadBatchBytes int64
 	// ReadAheadConcurrency is the most read-aheads in flight at once.
 	ReadAheadConcurrency int
+	// BufferedReads reads entry logs through the page cache. By default
+	// (false) the reads that go to the device use O_DIRECT where the
+	// filesystem allows it: a cold catch-up read then neither fills the
+	// page cache (its allocation, copy and reclaim cost CPU the adds need)
+	// nor evicts what is there, and repeated reads are served by the read
+	// cache [entryLogDirectReads].
+	BufferedReads bool
 	// KernelReadAhead keeps the kernel's read-ahead on entry logs (a
 	// buffered read also fetches the next megabytes of the file,
 	// asynchronously: /sys/block/<dev>/queue/read_ahead_kb). By default it

@@ -10,6 +10,7 @@ import (
 	"github.com/magnetar/magnetar/internal/base"
 	"github.com/magnetar/magnetar/internal/bufs"
 	"github.com/magnetar/magnetar/internal/record"
+	"github.com/magnetar/magnetar/internal/vfs"
 )
 
 // ReadEntry returns the payload of (ledger, entry): from the write cache,
@@ -105,38 +106,25 @@ func (s *Store) readFromLog(ledger base.LedgerID, entry base.EntryID) (*bufs.Buf
 		return nil, err
 	}
 	defer lf.release()
-	f, err := lf.file(s)
-	if err != nil {
-		return nil, err
-	}
-	b := s.pool.Get(int(sl.size))
-	if err := s.readRecord(f, lf, b.Bytes(), int64(sl.off), ledger, entry); err != nil {
-		b.Release()
-		return nil, err
-	}
-	// Move the payload to the front of the buffer: a memmove within the
-	// buffer costs less than a second read system call for the header.
-	n := copy(b.Bytes(), b.Bytes()[record.HeaderSize:])
-	b.SetLen(n)
-	return b, nil
-}
-
-// readRecord reads one whole record into dst and checks it.
-func (s *Store) readRecord(f io.ReaderAt, lf *logFile, dst []byte, off int64, ledger base.LedgerID, entry base.EntryID) error {
-	n, err := readLog(f, dst, off)
-	if n < len(dst) {
+	off := int64(sl.off)
+	sp, err := s.readSpan(lf, off, int(sl.size))
+	defer sp.done()
+	rec := sp.data
+	if sp.n < len(rec) {
 		if err == nil || errors.Is(err, io.EOF) {
 			s.stats.corruptions.Add(1)
-			return &CorruptionError{Ledger: ledger, Entry: entry, File: lf.path, Offset: off,
-				Reason: fmt.Sprintf("file ends %d bytes into a %d-byte record", n, len(dst))}
+			return nil, &CorruptionError{Ledger: ledger, Entry: entry, File: lf.path, Offset: off,
+				Reason: fmt.Sprintf("file ends %d bytes into a %d-byte record", sp.n, len(rec))}
 		}
-		return fmt.Errorf("ledgerstore: read %d:%d: %s at %d: %w", ledger, entry, lf.path, off, err)
+		return nil, fmt.Errorf("ledgerstore: read %d:%d: %s at %d: %w", ledger, entry, lf.path, off, err)
 	}
-	if err := checkEntryRecord(dst, lf.id, lf.path, off, ledger, entry); err != nil {
+	if err := checkEntryRecord(rec, lf.id, lf.path, off, ledger, entry); err != nil {
 		s.stats.corruptions.Add(1)
-		return err
+		return nil, err
 	}
-	return nil
+	b := s.pool.Get(len(rec) - record.HeaderSize)
+	copy(b.Bytes(), rec[record.HeaderSize:])
+	return b, nil
 }
 
 // ReadRange returns up to maxCount consecutive entries of ledger starting
@@ -305,10 +293,6 @@ func (s *Store) readRun(ledger base.LedgerID, first base.EntryID, maxCount int, 
 	lf.refs.Add(1)
 	s.state.RUnlock()
 	defer lf.release()
-	f, err := lf.file(s)
-	if err != nil {
-		return out, 0, err
-	}
 	got := 0
 	// Read the run in spans of at most readSpanBytes (one record at
 	// least): pooled memory, whatever maxBytes asked for.
@@ -319,13 +303,12 @@ func (s *Store) readRun(ledger base.LedgerID, first base.EntryID, maxCount int, 
 			j++
 		}
 		last := run[j-1]
-		span := s.pool.Get(int(int64(last.off+last.size) - start))
-		n, err := readLog(f, span.Bytes(), start)
+		sp, err := s.readSpan(lf, start, int(int64(last.off+last.size)-start))
 		for k := i; k < j; k++ {
 			sl := run[k]
 			rel := int64(sl.off) - start
-			if rel+int64(sl.size) > int64(n) {
-				span.Release()
+			if rel+int64(sl.size) > int64(sp.n) {
+				sp.done()
 				if got == 0 {
 					if err == nil || errors.Is(err, io.EOF) {
 						s.stats.corruptions.Add(1)
@@ -337,10 +320,10 @@ func (s *Store) readRun(ledger base.LedgerID, first base.EntryID, maxCount int, 
 				s.stats.readsLog.Add(int64(got))
 				return out, got, nil
 			}
-			rec := span.Bytes()[rel : rel+int64(sl.size)]
+			rec := sp.data[rel : rel+int64(sl.size)]
 			if cerr := checkEntryRecord(rec, lf.id, lf.path, int64(sl.off), ledger, first+base.EntryID(k)); cerr != nil {
 				s.stats.corruptions.Add(1)
-				span.Release()
+				sp.done()
 				if got == 0 {
 					return out, 0, cerr
 				}
@@ -352,7 +335,7 @@ func (s *Store) readRun(ledger base.LedgerID, first base.EntryID, maxCount int, 
 			out = append(out, b)
 			got++
 		}
-		span.Release()
+		sp.done()
 		i = j
 	}
 	s.stats.readsLog.Add(int64(got))
@@ -685,10 +668,6 @@ func (s *Store) runReadAhead(l base.LedgerID, st *raState, op *raOp) {
 		return
 	}
 	defer lf.release()
-	f, err := lf.file(s)
-	if err != nil {
-		return
-	}
 	s.stats.readAheads.Add(1)
 	for i := 0; i < len(items); {
 		// One read per stretch of records that lie back to back.
@@ -701,14 +680,13 @@ func (s *Store) runReadAhead(l base.LedgerID, st *raState, op *raOp) {
 			continue
 		}
 		start := int64(items[i].sl.off)
-		span := s.pool.Get(int(int64(items[j-1].sl.off+items[j-1].sl.size) - start))
-		n, _ := readLog(f, span.Bytes(), start)
+		sp, _ := s.readSpan(lf, start, int(int64(items[j-1].sl.off+items[j-1].sl.size)-start))
 		for _, it := range items[i:j] {
 			rel := int64(it.sl.off) - start
-			if rel+int64(it.sl.size) > int64(n) {
+			if rel+int64(it.sl.size) > int64(sp.n) {
 				break
 			}
-			rec := span.Bytes()[rel : rel+int64(it.sl.size)]
+			rec := sp.data[rel : rel+int64(it.sl.size)]
 			if checkEntryRecord(rec, lf.id, lf.path, int64(it.sl.off), l, it.e) != nil {
 				break // the reader's own read reports it
 			}
@@ -717,7 +695,80 @@ func (s *Store) runReadAhead(l base.LedgerID, st *raState, op *raOp) {
 			s.rc.put(entryKey{l, it.e}, b)
 			s.stats.readAheadEntries.Add(1)
 		}
-		span.Release()
+		sp.done()
 		i = j
 	}
+}
+
+// readScratchBytes is the size of the pooled aligned buffers direct reads
+// go through: a span of readSpanBytes plus a block of slack at each end.
+const readScratchBytes = readSpanBytes + 2*maxDirectAlignment
+
+// span is length bytes of an entry log read from off: data[:n] are the
+// bytes read (n < length at the end of the file or on error). done gives
+// back the memory.
+type span struct {
+	data []byte
+	n    int
+	done func()
+}
+
+// readSpan reads length bytes of lf at off: with O_DIRECT into an aligned
+// buffer covering the blocks around them, or (BufferedReads, or where the
+// filesystem refuses O_DIRECT) through the page cache into a pooled
+// buffer.
+func (s *Store) readSpan(lf *logFile, off int64, length int) (span, error) {
+	if df := s.directReader(lf); df != nil {
+		a := int64(s.fs.Alignment())
+		start := off / a * a
+		end := vfs.AlignUp(off+int64(length), int(a))
+		var buf []byte
+		pooled := false
+		if end-start <= readScratchBytes {
+			if b, ok := s.readBufs.Get().(*[]byte); ok {
+				buf = *b
+			} else {
+				buf = vfs.AlignedBuffer(readScratchBytes, maxDirectAlignment)
+			}
+			pooled = true
+		} else {
+			buf = vfs.AlignedBuffer(int(end-start), maxDirectAlignment)
+		}
+		n, err := readLog(df, buf[:end-start], start)
+		sp := span{data: buf[off-start : off-start+int64(length)], n: max(0, min(length, n-int(off-start)))}
+		sp.done = func() {
+			if pooled {
+				s.readBufs.Put(&buf)
+			}
+		}
+		return sp, err
+	}
+	f, err := lf.file(s)
+	if err != nil {
+		return span{done: func() {}}, err
+	}
+	b := s.pool.Get(length)
+	n, err := readLog(f, b.Bytes(), off)
+	return span{data: b.Bytes(), n: n, done: b.Release}, err
+}
+
+// directReader is lf's O_DIRECT read handle, or nil with BufferedReads or
+// where the filesystem refuses O_DIRECT.
+func (s *Store) directReader(lf *logFile) vfs.File {
+	if s.opts.BufferedReads || s.directRefused.Load() {
+		return nil
+	}
+	lf.fmu.Lock()
+	defer lf.fmu.Unlock()
+	if lf.df == nil {
+		f, err := s.fs.OpenFile(lf.path, vfs.OpenOptions{Direct: true})
+		if err != nil {
+			if errors.Is(err, vfs.ErrDirectUnsupported) {
+				s.directRefused.Store(true)
+			}
+			return nil
+		}
+		lf.df = f
+	}
+	return lf.df
 }

@@ -80,6 +80,7 @@ type Store struct {
 	writers      []*logWriter // per dir; owned by the flusher goroutine
 	flushScratch flushScratch // owned by the flusher goroutine
 	writeBufs    sync.Pool    // *[]byte of writeBufferBytes
+	readBufs     sync.Pool    // *[]byte of readScratchBytes, aligned (direct reads)
 	locks        []vfs.File   // the directories' LOCK files, held while open
 	// directRefused: the filesystem refused O_DIRECT; logs are written
 	// through the page cache.
@@ -125,6 +126,7 @@ type logFile struct {
 
 	fmu sync.Mutex
 	f   vfs.File // read handle, opened on first use (or the writer's)
+	df  vfs.File // O_DIRECT read handle (Options.DirectReads), opened on first use
 
 	// Guarded by Store.state.
 	size    int64                   // bytes of the file that are data (header included)
@@ -172,6 +174,10 @@ func (lf *logFile) release() {
 		if lf.f != nil {
 			lf.f.Close()
 			lf.f = nil
+		}
+		if lf.df != nil {
+			lf.df.Close()
+			lf.df = nil
 		}
 		lf.fmu.Unlock()
 		close(lf.closed)

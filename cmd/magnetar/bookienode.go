@@ -56,6 +56,7 @@ func engineOptions(b config.BookieConfig, log *slog.Logger) engine.Options {
 			ReadCacheMaxBytes:        mb(b.ReadAheadCacheMaxSizeMb),
 			ReadAheadBatchSize:       b.ReadAheadCacheBatchSize,
 			ReadAheadBatchBytes:      b.ReadAheadCacheBatchBytes,
+			BufferedReads:            !b.EntryLogDirectReads,
 			EntryLogSizeLimit:        b.LogSizeLimit,
 			MinorCompactionThreshold: b.MinorCompactionThreshold,
 			MinorCompactionInterval:  b.MinorCompactionInterval,

@@ -211,6 +211,7 @@ type BookieConfig struct {
 	ReadAheadCacheMaxSizeMb  int           // dbStorage_readAheadCacheMaxSizeMb: 0 default, -1 off
 	ReadAheadCacheBatchSize  int           // dbStorage_readAheadCacheBatchSize
 	ReadAheadCacheBatchBytes int64         // dbStorage_readAheadCacheBatchBytesSize
+	EntryLogDirectReads      bool          // entryLogDirectReads
 	MaxThrottleTime          time.Duration // dbStorage_maxThrottleTimeMs
 	LogSizeLimit             int64         // logSizeLimit
 	FlushInterval            time.Duration // flushInterval
