@@ -86,12 +86,12 @@ func (r *recordingReader) ReadAt(b []byte, off int64) (int, error) {
 }
 
 // TestReadLogPieces: reads of entry logs reach the file in pieces of at
-// most readIOBytes, in order, and stop at the end of the file.
+// most the piece size, in order, and stop at the end of the file.
 func TestReadLogPieces(t *testing.T) {
 	data := payload(1, 1, 3*readIOBytes+123)
 	r := &recordingReader{data: data}
 	b := make([]byte, len(data)-7)
-	n, err := readLog(r, b, 7)
+	n, err := readLog(r, b, 7, readIOBytes)
 	if err != nil || n != len(b) || !bytes.Equal(b, data[7:]) {
 		t.Fatalf("readLog: %d bytes, %v", n, err)
 	}
@@ -104,7 +104,7 @@ func TestReadLogPieces(t *testing.T) {
 		t.Fatalf("%d calls, want 4: %v", len(r.calls), r.calls)
 	}
 	b = make([]byte, 2*readIOBytes)
-	n, err = readLog(r, b, int64(len(data)-100))
+	n, err = readLog(r, b, int64(len(data)-100), readIOBytes)
 	if n != 100 || !errors.Is(err, io.EOF) {
 		t.Fatalf("read past the end: %d bytes, %v", n, err)
 	}

@@ -81,7 +81,12 @@ type Store struct {
 	flushScratch flushScratch // owned by the flusher goroutine
 	writeBufs    sync.Pool    // *[]byte of writeBufferBytes
 	readBufs     sync.Pool    // *[]byte of readScratchBytes, aligned (direct reads)
-	locks        []vfs.File   // the directories' LOCK files, held while open
+	epoch        time.Time    // clock's zero
+	readIO       struct {     // see readPieceBytes
+		adds    atomic.Int64 // entriesAdded when last sampled
+		changed atomic.Int64 // clock when it last changed
+	}
+	locks []vfs.File // the directories' LOCK files, held while open
 	// directRefused: the filesystem refused O_DIRECT; logs are written
 	// through the page cache.
 	directRefused atomic.Bool
@@ -194,6 +199,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s := &Store{
 		opts:      opts,
+		epoch:     time.Now(),
 		fs:        opts.FS,
 		log:       opts.Logger.With("component", "ledgerstore"),
 		pool:      opts.Pool,
@@ -447,6 +453,9 @@ func (s *Store) loadLogs() (uint64, error) {
 	}
 	return maxSeq, nil
 }
+
+// clock is the store's monotonic time in nanoseconds.
+func (s *Store) clock() int64 { return int64(time.Since(s.epoch)) }
 
 // replaceSlotLocked accounts for old, a location the index no longer points
 // to. The caller holds state.mu for writing.

@@ -301,3 +301,34 @@ func TestDirectoryLock(t *testing.T) {
 	}
 	mustOpen(t, opts).Close()
 }
+
+// TestReadPieceBytes: reads go in small pieces while adds arrive and in
+// large ones once none arrived for addsQuietFor (the clock is passed in).
+func TestReadPieceBytes(t *testing.T) {
+	s := mustOpen(t, testOptions(vfs.NewMem(), "/d"))
+	defer s.Close()
+	quiet := int64(addsQuietFor)
+	steps := []struct {
+		add  bool
+		now  int64
+		want int
+	}{
+		{false, 0, readIOBytes},               // just opened
+		{false, quiet, idleReadIOBytes},       // no add yet, quiet long enough
+		{true, quiet + 1, readIOBytes},        // an add
+		{false, 2 * quiet, readIOBytes},       // not quiet long enough since
+		{false, 2*quiet + 1, idleReadIOBytes}, // now it is
+		{true, 2*quiet + 2, readIOBytes},      // adds again
+		{true, 10 * quiet, readIOBytes},       // and again, much later
+		{false, 11*quiet - 1, readIOBytes},
+		{false, 11 * quiet, idleReadIOBytes},
+	}
+	for i, st := range steps {
+		if st.add {
+			add(t, s, 1, base.EntryID(i), 10)
+		}
+		if got := s.readPieceBytes(st.now); got != st.want {
+			t.Fatalf("step %d (add %v at %d): %d, want %d", i, st.add, st.now, got, st.want)
+		}
+	}
+}
