@@ -207,8 +207,8 @@
 // # Reads
 //
 // ReadEntry looks in the write cache, the read cache, then the log (one
-// read of the record; its header is checked and the payload moved to the
-// front of a pooled buffer the caller releases). A read from a log, and a
+// read of the blocks holding the record; it is checked and its payload
+// copied into a pooled buffer the caller releases). A read from a log, and a
 // sequential reader crossing the middle of its read-ahead window, start an
 // asynchronous read-ahead of the ledger's next ReadAheadBatchSize entries
 // (at most ReadAheadBatchBytes, from the same log, one read per stretch of
@@ -220,13 +220,18 @@
 // time. The read cache is a FIFO ring of segments (as BookKeeper's)
 // holding references to pooled buffers.
 //
-// Entry logs are read through the page cache, with the kernel's own
-// read-ahead off (POSIX_FADV_RANDOM) unless KernelReadAhead is set, and in
-// read system calls of at most 256 KiB: so a catch-up reader keeps little
-// queued at the device ahead of the journal's writes when they share a
-// disk (Linux's deadline scheduler serves reads first). That costs
-// sequential bandwidth (the kernel keeps several multi-megabyte reads in
-// flight); a bookie whose journal has its own device sets KernelReadAhead.
+// Entry logs are read with O_DIRECT (the blocks around the records, into
+// pooled aligned buffers) unless BufferedReads is set or the filesystem
+// refuses it: a cold catch-up read neither fills the page cache nor evicts
+// what is there. Buffered reads keep the kernel's own read-ahead off
+// (POSIX_FADV_RANDOM) unless KernelReadAhead is set. Read system calls are
+// of at most 256 KiB while adds arrive, so that a catch-up reader keeps
+// little queued at the device ahead of the journal's writes when they
+// share a disk (Linux's deadline scheduler serves reads first), and of
+// 1 MiB when no add arrived for 100 ms. That costs sequential bandwidth
+// under adds (the kernel's read-ahead keeps several multi-megabyte reads
+// in flight); a bookie whose journal has its own device may set
+// BufferedReads and KernelReadAhead.
 //
 // # Garbage collection
 //
