@@ -147,6 +147,8 @@ var _ core.Store = (*Store)(nil)
 type connEvent struct {
 	gen uint64
 	ev  gozk.Event
+	// settled: for StateHasSession, the barrier (see settle) is done.
+	settled bool
 }
 
 // Open connects to servers and waits (up to Options.ConnectTimeout) for a
@@ -219,7 +221,7 @@ func (s *Store) connect() error {
 				return
 			}
 			s.mu.Lock()
-			s.mu.queue = append(s.mu.queue, connEvent{gen, ev})
+			s.mu.queue = append(s.mu.queue, connEvent{gen: gen, ev: ev})
 			s.mu.Unlock()
 			select {
 			case s.wake <- struct{}{}:
@@ -283,6 +285,10 @@ func (s *Store) supervise() {
 		s.mu.queue = nil
 		s.mu.Unlock()
 		for _, ce := range queue {
+			if ce.ev.State == gozk.StateHasSession && !ce.settled {
+				s.settle(ce)
+				continue
+			}
 			switch s.handle(ce) {
 			case actionStartTimer:
 				expiry.Reset(s.opts.SessionTimeout)
@@ -298,6 +304,42 @@ func (s *Store) supervise() {
 			}
 		}
 	}
+}
+
+// settle holds a new session's event back (and with it every request and
+// watch of the store's users) until one plain request has made the round
+// trip on the connection, then queues it again, settled. go-zookeeper
+// starts its receiving goroutine and only then re-arms its watches
+// (sendSetWatches), reading the last zxid that the receiving goroutine
+// writes: a watch set at once on a new connection races with it (a data
+// race the race detector reports: go-zookeeper/zk#35, samuel/go-zookeeper
+// #178 and #260). After a round trip, the re-arming has run in practice.
+// An event whose connection is gone or lost its session meanwhile is
+// dropped: the next HasSession event settles again.
+func (s *Store) settle(ce connEvent) {
+	s.mu.Lock()
+	conn := s.mu.conn
+	ok := ce.gen == s.mu.gen && !s.mu.closed && conn != nil
+	s.mu.Unlock()
+	if !ok {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		_, _, _ = conn.Exists("/")
+		if conn.State() != gozk.StateHasSession {
+			return
+		}
+		ce.settled = true
+		s.mu.Lock()
+		s.mu.queue = append(s.mu.queue, ce)
+		s.mu.Unlock()
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}()
 }
 
 type action int
