@@ -16,13 +16,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
 	"golang.org/x/sys/unix"
 
 	"github.com/magnetar/magnetar/internal/base"
 	"github.com/magnetar/magnetar/internal/bufs"
+	"github.com/magnetar/magnetar/internal/testutil"
 	"github.com/magnetar/magnetar/internal/vfs"
 	"github.com/magnetar/magnetar/journal"
 	"github.com/magnetar/magnetar/ledgerstore"
@@ -74,58 +74,6 @@ func entryLogs(b testing.TB, opts Options) []string {
 		}
 	}
 	return out
-}
-
-// dropCached evicts the files' pages from the page cache.
-func dropCached(b testing.TB, files []string) {
-	b.Helper()
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-			b.Fatal(err)
-		}
-		f.Close()
-	}
-}
-
-// cachedShare is the share of the files' pages in the page cache.
-func cachedShare(b testing.TB, files []string) float64 {
-	b.Helper()
-	page := int64(os.Getpagesize())
-	var resident, total int64
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			b.Fatal(err)
-		}
-		fi, err := f.Stat()
-		if err != nil || fi.Size() == 0 {
-			f.Close()
-			continue
-		}
-		mem, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
-		f.Close()
-		if err != nil {
-			b.Fatal(err)
-		}
-		vec := make([]byte, (fi.Size()+page-1)/page)
-		_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)), uintptr(unsafe.Pointer(&vec[0])))
-		if errno != 0 {
-			b.Fatal(errno)
-		}
-		unix.Munmap(mem)
-		for _, v := range vec {
-			resident += int64(v & 1)
-		}
-		total += int64(len(vec))
-	}
-	if total == 0 {
-		return 0
-	}
-	return float64(resident) / float64(total)
 }
 
 // deviceReadBytesPerSec reads the files start to end with O_DIRECT 1 MiB
@@ -289,8 +237,8 @@ func benchCatchUp(b *testing.B, opts Options, api string, size int, entries base
 		b.StopTimer()
 		device += deviceReadBytesPerSec(b, files, 1) / float64(b.N)
 		device4 += deviceReadBytesPerSec(b, files, 4) / float64(b.N)
-		dropCached(b, files)
-		cached = max(cached, cachedShare(b, files))
+		testutil.DropPageCache(b, files)
+		cached = max(cached, testutil.PageCacheShare(b, files))
 		eng, err := Open(opts)
 		if err != nil {
 			b.Fatal(err)
@@ -568,7 +516,7 @@ func benchLatencyCatchUp(b *testing.B, size, rate int, readMBps int64, reads rea
 	const readLedger, addLedger = 1, 2
 	entries := fillLedgers(b, eng, []base.LedgerID{readLedger}, 64<<10, benchDataMiB()<<20)
 	files := entryLogs(b, opts)
-	dropCached(b, files)
+	testutil.DropPageCache(b, files)
 	reader := startCatchUpReader(b, eng, readLedger, entries, files, readMBps*1e6)
 	phaseLen := rate / 2
 	const (
@@ -666,7 +614,7 @@ func benchCompaction(b *testing.B, size, rate int, throttle int64) {
 			b.Fatal(err)
 		}
 	}
-	dropCached(b, entryLogs(b, opts))
+	testutil.DropPageCache(b, entryLogs(b, opts))
 
 	const (
 		base0      = 0

@@ -8,11 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/magnetar/magnetar/internal/base"
+	"github.com/magnetar/magnetar/internal/testutil"
 	"github.com/magnetar/magnetar/internal/vfs"
 )
 
@@ -68,7 +66,7 @@ func TestReadModes(t *testing.T) {
 			if st := s.Stats(); st.ReadsLog == 0 || st.ReadAheadEntries == 0 {
 				t.Fatalf("the reads did not go to the logs (%d) and read-ahead (%d)", st.ReadsLog, st.ReadAheadEntries)
 			}
-			share := pageCacheShare(t, logs)
+			share := testutil.PageCacheShare(t, logs)
 			if !buffered && share != 0 {
 				t.Errorf("direct reads left %.0f%% of the entry logs in the page cache", share*100)
 			}
@@ -99,53 +97,8 @@ func logFiles(t *testing.T, dir string) []string {
 
 func dropFromPageCache(t *testing.T, files []string) {
 	t.Helper()
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		err = unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	if share := pageCacheShare(t, files); share != 0 {
+	testutil.DropPageCache(t, files)
+	if share := testutil.PageCacheShare(t, files); share != 0 {
 		t.Fatalf("%.0f%% of the entry logs still cached after FADV_DONTNEED", share*100)
 	}
-}
-
-// pageCacheShare is the share of the files' pages in the page cache
-// (mincore over a read-only mapping).
-func pageCacheShare(t *testing.T, files []string) float64 {
-	t.Helper()
-	page := int64(os.Getpagesize())
-	var resident, total int64
-	for _, name := range files {
-		f, err := os.Open(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		fi, err := f.Stat()
-		if err != nil || fi.Size() == 0 {
-			f.Close()
-			continue
-		}
-		mem, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
-		f.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		vec := make([]byte, (fi.Size()+page-1)/page)
-		_, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&mem[0])), uintptr(len(mem)), uintptr(unsafe.Pointer(&vec[0])))
-		unix.Munmap(mem)
-		if errno != 0 {
-			t.Fatal(errno)
-		}
-		for _, v := range vec {
-			resident += int64(v & 1)
-		}
-		total += int64(len(vec))
-	}
-	return float64(resident) / float64(max(total, 1))
 }
