@@ -782,7 +782,7 @@ func (s *Store) readSpan(lf *logFile, off int64, length int) (span, error) {
 // directReader is lf's O_DIRECT read handle, or nil with BufferedReads or
 // where the filesystem refuses O_DIRECT.
 func (s *Store) directReader(lf *logFile) vfs.File {
-	if s.opts.BufferedReads || s.directRefused.Load() {
+	if s.opts.BufferedReads || s.directRefused.Load() || s.fs.Alignment() > maxDirectAlignment {
 		return nil
 	}
 	lf.fmu.Lock()
