@@ -54,6 +54,7 @@ func (s *Store) rebuildIndex(lf *logFile, cause error) ([]indexRun, error) {
 	rd := record.NewReader(f, size, lf.id, record.FileHeaderSize)
 	var found []writtenEntry
 	var damagedBytes, skipped int64
+	scratch := make([]byte, 256<<10)
 	end := int64(record.FileHeaderSize)
 	for {
 		off := rd.Offset()
@@ -75,7 +76,7 @@ func (s *Store) rebuildIndex(lf *logFile, cause error) ([]indexRun, error) {
 		// damaged bytes: go on at the next valid record, if any.
 		from := off
 		if !torn {
-			q, err := nextNonZero(f, off, size)
+			q, err := nextNonZero(f, scratch, off, size)
 			if err != nil {
 				return nil, fmt.Errorf("%w (rebuilding from the log: %w)", cause, err)
 			}
@@ -89,7 +90,7 @@ func (s *Store) rebuildIndex(lf *logFile, cause error) ([]indexRun, error) {
 		if torn {
 			if ok {
 				damagedBytes += p - off
-			} else if tail, err := nextNonZero(f, off, size); err != nil {
+			} else if tail, err := nextNonZero(f, scratch, off, size); err != nil {
 				return nil, fmt.Errorf("%w (rebuilding from the log: %w)", cause, err)
 			} else if tail < size {
 				damagedBytes += size - off
@@ -143,9 +144,8 @@ func encodeIndexFile(id uint32, dataEnd int64, entries []writtenEntry) ([]byte, 
 }
 
 // nextNonZero returns the offset of the first byte at or after off that is
-// not zero, or size when there is none.
-func nextNonZero(f io.ReaderAt, off, size int64) (int64, error) {
-	buf := make([]byte, 256<<10)
+// not zero, or size when there is none, reading through buf.
+func nextNonZero(f io.ReaderAt, buf []byte, off, size int64) (int64, error) {
 	for off < size {
 		n, err := f.ReadAt(buf[:min(int64(len(buf)), size-off)], off)
 		for i, c := range buf[:n] {
