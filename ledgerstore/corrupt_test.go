@@ -299,3 +299,49 @@ func TestIndexRebuildCrash(t *testing.T) {
 		opts, _, _ = damagedStore(t, fs, "/d"+strconv.FormatInt(cut, 10))
 	}
 }
+
+// TestOnlyIndexRecordDamaged: an index file with one record, damaged. That
+// looks like a crash in the log's first commit (whose entries the journal
+// still holds), but may be damage to a committed record, whose entries
+// only the log holds: Open rebuilds the index from the log rather than
+// removing it.
+func TestOnlyIndexRecordDamaged(t *testing.T) {
+	fs := vfs.NewMem()
+	opts := testOptions(fs, "/d")
+	s := mustOpen(t, opts)
+	for e := base.EntryID(0); e < 20; e++ {
+		add(t, s, 1, e, sizeFor(1, e))
+	}
+	flush(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	names, _ := fs.List("/d")
+	var idx string
+	for _, n := range names {
+		if _, ok := parseFileID(n, indexSuffix); ok {
+			idx = filepath.Join("/d", n)
+		}
+	}
+	if runs, _, err := readIndexFile(fs, idx, mustFileID(t, idx), nil); err != nil || len(runs) == 0 {
+		t.Fatalf("the index before the damage: %d runs, %v", len(runs), err)
+	}
+	flipByte(t, fs, idx, record.FileHeaderSize+record.HeaderSize+2)
+	s = mustOpen(t, opts)
+	defer s.Close()
+	if n := s.Stats().IndexRebuilds; n != 1 {
+		t.Fatalf("IndexRebuilds = %d, want 1", n)
+	}
+	for e := base.EntryID(0); e < 20; e++ {
+		checkEntry(t, s, 1, e, sizeFor(1, e))
+	}
+}
+
+func mustFileID(t *testing.T, path string) uint32 {
+	t.Helper()
+	id, ok := parseFileID(filepath.Base(path), indexSuffix)
+	if !ok {
+		t.Fatalf("%s is not an index file", path)
+	}
+	return id
+}

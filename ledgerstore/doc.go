@@ -153,8 +153,12 @@
 //     to any index file), writes the rebuilt index file in place of the
 //     damaged one (kept as <id>.idx.damaged) and logs what it found. Open still stops, naming the files, when the
 //     log's own file header is bad.
-//   - A log with no committed index record, or an index file without its
-//     log (a removal cut short), is garbage and removed at Open.
+//   - A log whose index file holds no record, or an index file without
+//     its log (a removal cut short), is garbage and removed at Open. A log
+//     whose only index record is invalid is rebuilt from the log like a
+//     damaged one: a crash in its first commit (whose data was synced
+//     before the record, and which the journal still holds) and damage to
+//     a committed record (whose data only the log holds) look alike.
 //   - The same entry can be in several logs (re-added after a crash,
 //     copied by compaction). Runs are applied in flush sequence order; for
 //     equal sequences the higher log id wins. Compaction gives its copies

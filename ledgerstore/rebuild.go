@@ -15,7 +15,7 @@ import (
 const damagedSuffix = ".damaged"
 
 // rebuildIndex recovers the index of entry log lf from the log itself when
-// its index file is damaged (cause, wrapping base.ErrCorruption), as
+// its index file is damaged or its only record invalid (cause), as
 // BookKeeper scans an entry log whose ledger map is unreadable: every
 // record names its ledger and entry and carries its checksum. It returns
 // the runs found and replaces the index file with one that holds them,
@@ -113,7 +113,7 @@ func (s *Store) rebuildIndex(lf *logFile, cause error) ([]indexRun, error) {
 	if err := vfs.WriteFileAtomic(s.fs, lf.idxPath, data); err != nil {
 		return nil, fmt.Errorf("%w (writing the rebuilt index: %w)", cause, err)
 	}
-	runs, err := readIndexFile(s.fs, lf.idxPath, lf.id, nil)
+	runs, _, err := readIndexFile(s.fs, lf.idxPath, lf.id, nil)
 	if err != nil {
 		return nil, fmt.Errorf("ledgerstore: the index rebuilt from %s does not read back: %w", lf.path, err)
 	}

@@ -378,9 +378,18 @@ func (s *Store) loadLogs() (uint64, error) {
 			lf := newLogFile(s, id, di)
 			var found []indexRun
 			if idxs[id] {
-				found, err = readIndexFile(s.fs, lf.idxPath, id, nil)
-				if errors.Is(err, base.ErrCorruption) {
+				var torn bool
+				found, torn, err = readIndexFile(s.fs, lf.idxPath, id, nil)
+				switch {
+				case errors.Is(err, base.ErrCorruption):
 					found, err = s.rebuildIndex(lf, err)
+				case err == nil && len(found) == 0 && torn:
+					// The only index record is invalid: a crash in the
+					// first commit (the data was synced before it, and
+					// the journal still holds it) or damage to a
+					// committed one (then the log is the only copy).
+					// Rebuilding is right either way.
+					found, err = s.rebuildIndex(lf, fmt.Errorf("ledgerstore: %s: its only index record is invalid", lf.idxPath))
 				}
 				if err != nil {
 					return 0, err
@@ -470,55 +479,56 @@ func (s *Store) replaceSlotLocked(l base.LedgerID, old slot) {
 }
 
 // readIndexFile reads the committed runs of an entry log's index file and
-// appends them to runs.
-func readIndexFile(fs vfs.FS, name string, id uint32, runs []indexRun) ([]indexRun, error) {
+// appends them to runs. torn reports an invalid last record, ignored as a
+// torn tail.
+func readIndexFile(fs vfs.FS, name string, id uint32, runs []indexRun) (_ []indexRun, torn bool, err error) {
 	f, err := fs.Open(name)
 	if err != nil {
-		return runs, fmt.Errorf("ledgerstore: open %s: %w", name, err)
+		return runs, false, fmt.Errorf("ledgerstore: open %s: %w", name, err)
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return runs, fmt.Errorf("ledgerstore: stat %s: %w", name, err)
+		return runs, false, fmt.Errorf("ledgerstore: stat %s: %w", name, err)
 	}
 	rd := record.NewReader(f, fi.Size(), id, record.FileHeaderSize)
 	var hb [record.FileHeaderSize]byte
 	if n, _ := f.ReadAt(hb[:], 0); n < len(hb) {
-		return runs, nil // created, never committed
+		return runs, false, nil // created, never committed
 	}
 	if _, err := record.DecodeFileHeader(hb[:], indexMagic); err != nil {
 		// The header is synced with the first commit: a bad header with
 		// committed records after it is corruption, without is a file
 		// never committed.
 		if p, found := rd.NextValidAfter(0, 1); found {
-			return runs, fmt.Errorf("ledgerstore: %s: %w: bad file header (%w) before a valid record at %d",
+			return runs, false, fmt.Errorf("ledgerstore: %s: %w: bad file header (%w) before a valid record at %d",
 				name, base.ErrCorruption, err, p)
 		}
-		return runs, nil
+		return runs, false, nil
 	}
 	for {
 		off := rd.Offset()
 		h, payload, err := rd.Next()
 		if errors.Is(err, io.EOF) {
-			return runs, nil
+			return runs, false, nil
 		}
 		if err != nil {
 			if !errors.Is(err, record.ErrTorn) {
-				return runs, fmt.Errorf("ledgerstore: %s: %w", name, err)
+				return runs, false, fmt.Errorf("ledgerstore: %s: %w", name, err)
 			}
 			// One record per sync: only the last can be torn.
 			if p, found := rd.NextValidAfter(off, 1); found {
-				return runs, fmt.Errorf("ledgerstore: %s offset %d: %w: invalid record followed by a valid one at %d",
+				return runs, false, fmt.Errorf("ledgerstore: %s offset %d: %w: invalid record followed by a valid one at %d",
 					name, off, base.ErrCorruption, p)
 			}
-			return runs, nil
+			return runs, true, nil
 		}
 		if h.Kind != record.KindMeta {
-			return runs, fmt.Errorf("ledgerstore: %s offset %d: %w: record kind %d", name, off, base.ErrCorruption, h.Kind)
+			return runs, false, fmt.Errorf("ledgerstore: %s offset %d: %w: record kind %d", name, off, base.ErrCorruption, h.Kind)
 		}
 		p := slices.Clone(payload) // runs point into it
 		if _, runs, err = decodePartIndex(p, id, runs); err != nil {
-			return runs, fmt.Errorf("ledgerstore: %s offset %d: %w: %w", name, off, base.ErrCorruption, err)
+			return runs, false, fmt.Errorf("ledgerstore: %s offset %d: %w: %w", name, off, base.ErrCorruption, err)
 		}
 	}
 }
