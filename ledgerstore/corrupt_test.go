@@ -198,11 +198,27 @@ func TestDamagedIndexIsRebuilt(t *testing.T) {
 			}
 			// The rebuilt file is a good index: no rebuild the next time.
 			s = mustOpen(t, opts)
-			defer s.Close()
 			if n := s.Stats().IndexRebuilds; n != 0 {
 				t.Fatalf("second Open: IndexRebuilds = %d, want 0", n)
 			}
 			checkRebuilt(t, s)
+			// Once the log is gone, so is the copy of its damaged index.
+			for _, l := range []base.LedgerID{1, 3} {
+				if err := s.DeleteLedger(context.Background(), l); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if _, err := s.RunGC(context.Background(), GCMajor); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s = mustOpen(t, opts)
+			defer s.Close()
+			if _, err := fs.Stat(idx + damagedSuffix); !vfs.IsNotExist(err) {
+				t.Fatalf("the copy of the damaged index outlived its log: %v", err)
+			}
 		})
 	}
 }

@@ -345,7 +345,11 @@ func (s *Store) loadLogs() (uint64, error) {
 			return 0, fmt.Errorf("ledgerstore: list %s: %w", d.path, err)
 		}
 		logs, idxs := map[uint32]bool{}, map[uint32]bool{}
+		var damaged []uint32 // copies of rebuilt index files
 		for _, name := range names {
+			if id, ok := parseFileID(name, indexSuffix+damagedSuffix); ok {
+				damaged = append(damaged, id)
+			}
 			if id, ok := parseFileID(name, entryLogSuffix); ok {
 				logs[id] = true
 				maxID = max(maxID, id)
@@ -362,6 +366,14 @@ func (s *Store) loadLogs() (uint64, error) {
 				return fmt.Errorf("ledgerstore: remove %s: %w", p, err)
 			}
 			return nil
+		}
+		for _, id := range damaged {
+			if !logs[id] {
+				// Kept for inspection while its log lived.
+				if err := remove(indexName(d.path, id) + damagedSuffix); err != nil {
+					return 0, err
+				}
+			}
 		}
 		for id := range idxs {
 			if !logs[id] {
