@@ -329,3 +329,18 @@ func TestCrashAtEveryBoundary(t *testing.T) {
 	}
 	t.Logf("%d cut points checked", cuts)
 }
+
+// TestAdvanceLACWithoutWaitersAllocatesNothing: every add's completion
+// raises the ledger's LAC; with no long-poll reader waiting that must not
+// allocate (a wake-up channel is made only when a reader waits).
+func TestAdvanceLACWithoutWaitersAllocatesNothing(t *testing.T) {
+	st := &ledgerState{}
+	st.mu.lac = base.InvalidEntry
+	lac := base.EntryID(0)
+	if n := testing.AllocsPerRun(1000, func() {
+		st.advanceLAC(lac)
+		lac++
+	}); n != 0 {
+		t.Fatalf("advanceLAC allocates %.1f times per call", n)
+	}
+}

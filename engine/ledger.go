@@ -21,7 +21,7 @@ type ledgerState struct {
 		key     []byte
 		fenced  bool
 		lac     base.EntryID
-		lacWait chan struct{} // closed and replaced when lac advances
+		lacWait chan struct{} // closed when lac advances; nil until a long poll waits
 	}
 }
 
@@ -61,7 +61,6 @@ func (b *Bookie) ledger(ctx context.Context, l base.LedgerID) (*ledgerState, err
 	st.mu.key = info.MasterKey
 	st.mu.fenced = info.Fenced
 	st.mu.lac = base.InvalidEntry
-	st.mu.lacWait = make(chan struct{})
 	if info.LastEntry >= 0 {
 		if buf, err := b.store.ReadEntry(ctx, l, info.LastEntry); err == nil {
 			st.mu.lac = entryLAC(buf.Bytes())
@@ -80,20 +79,20 @@ func (b *Bookie) ledger(ctx context.Context, l base.LedgerID) (*ledgerState, err
 
 // ledgerForWrite returns l's state, creating the ledger with masterKey if it
 // does not exist (as BookKeeper does on the first add or fence), and checks
-// the key. created reports whether this call created it.
-func (b *Bookie) ledgerForWrite(ctx context.Context, l base.LedgerID, masterKey []byte) (st *ledgerState, created bool, err error) {
+// the key. created reports whether this call created it; fenced whether the
+// ledger was fenced then.
+func (b *Bookie) ledgerForWrite(ctx context.Context, l base.LedgerID, masterKey []byte) (st *ledgerState, created, fenced bool, err error) {
 	st, err = b.ledger(ctx, l)
 	if err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	if st == nil {
 		if err := b.store.SetMasterKey(l, masterKey); err != nil {
-			return nil, false, fmt.Errorf("engine: ledger %d: %w", l, err)
+			return nil, false, false, fmt.Errorf("engine: ledger %d: %w", l, err)
 		}
 		st = &ledgerState{}
 		st.mu.key = bytes.Clone(masterKey)
 		st.mu.lac = base.InvalidEntry
-		st.mu.lacWait = make(chan struct{})
 		b.mu.Lock()
 		if cur := b.mu.ledgers[l]; cur != nil {
 			st = cur
@@ -109,11 +108,12 @@ func (b *Bookie) ledgerForWrite(ctx context.Context, l base.LedgerID, masterKey 
 		st.mu.key = bytes.Clone(masterKey)
 		ok = true
 	}
+	fenced = st.mu.fenced
 	st.mu.Unlock()
 	if !ok {
-		return nil, false, fmt.Errorf("ledger %d: %w", l, ErrUnauthorized)
+		return nil, false, false, fmt.Errorf("ledger %d: %w", l, ErrUnauthorized)
 	}
-	return st, created, nil
+	return st, created, fenced, nil
 }
 
 // advanceLAC raises the ledger's known LAC and wakes long-poll waiters.
@@ -121,8 +121,10 @@ func (st *ledgerState) advanceLAC(lac base.EntryID) {
 	st.mu.Lock()
 	if lac > st.mu.lac {
 		st.mu.lac = lac
-		close(st.mu.lacWait)
-		st.mu.lacWait = make(chan struct{})
+		if st.mu.lacWait != nil {
+			close(st.mu.lacWait)
+			st.mu.lacWait = nil
+		}
 	}
 	st.mu.Unlock()
 }

@@ -85,7 +85,11 @@ func (b *Bookie) WaitLAC(ctx context.Context, l base.LedgerID, previous base.Ent
 	}
 	for {
 		st.mu.Lock()
-		lac, ch := st.mu.lac, st.mu.lacWait
+		lac := st.mu.lac
+		if lac <= previous && st.mu.lacWait == nil {
+			st.mu.lacWait = make(chan struct{})
+		}
+		ch := st.mu.lacWait
 		st.mu.Unlock()
 		if lac > previous {
 			return lac, nil

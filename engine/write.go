@@ -54,11 +54,11 @@ func (b *Bookie) AddEntry(ctx context.Context, l base.LedgerID, e base.EntryID, 
 	if b.ReadOnly() {
 		return fmt.Errorf("add %d:%d: %w", l, e, ErrReadOnly)
 	}
-	st, created, err := b.ledgerForWrite(ctx, l, masterKey)
+	st, created, fenced, err := b.ledgerForWrite(ctx, l, masterKey)
 	if err != nil {
 		return err
 	}
-	if !recoveryAdd && st.fenced() {
+	if !recoveryAdd && fenced {
 		return fmt.Errorf("add %d:%d: %w", l, e, ErrFenced)
 	}
 	if created {
@@ -91,7 +91,7 @@ func (b *Bookie) Fence(ctx context.Context, l base.LedgerID, masterKey []byte, c
 	if b.closed.Load() {
 		return ErrClosed
 	}
-	st, created, err := b.ledgerForWrite(ctx, l, masterKey)
+	st, created, _, err := b.ledgerForWrite(ctx, l, masterKey)
 	if err != nil {
 		return err
 	}
@@ -119,7 +119,7 @@ func (b *Bookie) WriteLAC(ctx context.Context, l base.LedgerID, masterKey []byte
 	if b.closed.Load() {
 		return ErrClosed
 	}
-	st, created, err := b.ledgerForWrite(ctx, l, masterKey)
+	st, created, _, err := b.ledgerForWrite(ctx, l, masterKey)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,10 @@ func (m *metaTable) isDeleted(l base.LedgerID) bool {
 func (m *metaTable) ensure(l base.LedgerID) error {
 	m.mu.RLock()
 	_, ok := m.mu.ledgers[l]
-	_, del := m.mu.deleted[l]
+	del := false
+	if !ok {
+		_, del = m.mu.deleted[l]
+	}
 	m.mu.RUnlock()
 	if ok {
 		return nil
