@@ -733,50 +733,59 @@ const readScratchBytes = readSpanBytes + 2*maxDirectAlignment
 
 // span is length bytes of an entry log read from off: data[:n] are the
 // bytes read (n < length at the end of the file or on error). done gives
-// back the memory.
+// back its memory: the pooled aligned buffer of a direct read, or the
+// pooled buffer of a buffered one.
 type span struct {
-	data []byte
-	n    int
-	done func()
+	data    []byte
+	n       int
+	scratch *[]byte   // from Store.readBufs, or nil
+	buf     *bufs.Buf // buffered reads, or nil
+	s       *Store
+}
+
+func (sp span) done() {
+	if sp.scratch != nil {
+		sp.s.readBufs.Put(sp.scratch)
+	}
+	if sp.buf != nil {
+		sp.buf.Release()
+	}
 }
 
 // readSpan reads length bytes of lf at off: with O_DIRECT into an aligned
 // buffer covering the blocks around them, or (BufferedReads, or where the
 // filesystem refuses O_DIRECT) through the page cache into a pooled
-// buffer.
+// buffer. It allocates nothing once the pools are warm (but for a span
+// larger than readScratchBytes).
 func (s *Store) readSpan(lf *logFile, off int64, length int) (span, error) {
 	if df := s.directReader(lf); df != nil {
 		a := int64(s.fs.Alignment())
 		start := off / a * a
 		end := vfs.AlignUp(off+int64(length), int(a))
+		sp := span{s: s}
 		var buf []byte
-		pooled := false
 		if end-start <= readScratchBytes {
-			if b, ok := s.readBufs.Get().(*[]byte); ok {
-				buf = *b
-			} else {
-				buf = vfs.AlignedBuffer(readScratchBytes, maxDirectAlignment)
+			sp.scratch, _ = s.readBufs.Get().(*[]byte)
+			if sp.scratch == nil {
+				b := vfs.AlignedBuffer(readScratchBytes, maxDirectAlignment)
+				sp.scratch = &b
 			}
-			pooled = true
+			buf = *sp.scratch
 		} else {
 			buf = vfs.AlignedBuffer(int(end-start), maxDirectAlignment)
 		}
 		n, err := readLog(df, buf[:end-start], start, s.readPieceBytes(s.clock()))
-		sp := span{data: buf[off-start : off-start+int64(length)], n: max(0, min(length, n-int(off-start)))}
-		sp.done = func() {
-			if pooled {
-				s.readBufs.Put(&buf)
-			}
-		}
+		sp.data = buf[off-start : off-start+int64(length)]
+		sp.n = max(0, min(length, n-int(off-start)))
 		return sp, err
 	}
 	f, err := lf.file(s)
 	if err != nil {
-		return span{done: func() {}}, err
+		return span{}, err
 	}
 	b := s.pool.Get(length)
 	n, err := readLog(f, b.Bytes(), off, s.readPieceBytes(s.clock()))
-	return span{data: b.Bytes(), n: n, done: b.Release}, err
+	return span{data: b.Bytes(), n: n, buf: b, s: s}, err
 }
 
 // directReader is lf's O_DIRECT read handle, or nil with BufferedReads or
