@@ -95,8 +95,8 @@ func fillForReads(b *testing.B, dir string, opts Options, ledgers, perLedger, si
 		b.Fatal(err)
 	}
 	// Entry logs are written around the page cache (direct I/O): read
-	// them once so that the benchmarks measure the store's path, not the
-	// device.
+	// them once so that buffered reads measure the store's path, not the
+	// device (direct reads go to the device whatever is cached).
 	names, err := os.ReadDir(dir)
 	if err != nil {
 		b.Fatal(err)
@@ -114,83 +114,101 @@ func fillForReads(b *testing.B, dir string, opts Options, ledgers, perLedger, si
 	return s
 }
 
+// readModes are the read benchmarks' ways of reading entry logs:
+// buffered, from the page cache (the store's own path), and direct (the
+// default: the store's path plus the device).
+var readModes = []string{"buffered", "direct"}
+
 // BenchmarkReadEntryLog reads random entries from the entry logs (read
-// cache off; the files are in the page cache: this measures the store's
-// path, not the device).
+// cache off), in each of readModes.
 func BenchmarkReadEntryLog(b *testing.B) {
 	for _, size := range []int{100, 1 << 10, 16 << 10} {
-		b.Run("size="+sizeName(size), func(b *testing.B) {
-			dir := b.TempDir()
-			opts := benchOptions(dir)
-			opts.ReadCacheMaxBytes = -1
-			const ledgers, per = 100, 500
-			s := fillForReads(b, dir, opts, ledgers, per, size)
-			defer s.Close()
-			rng := rand.New(rand.NewPCG(1, 2))
-			ctx := context.Background()
-			b.SetBytes(int64(size))
-			b.ReportAllocs()
-			for b.Loop() {
-				l, e := base.LedgerID(1+rng.IntN(ledgers)), base.EntryID(rng.IntN(per))
-				buf, err := s.ReadEntry(ctx, l, e)
-				if err != nil {
-					b.Fatal(err)
-				}
-				buf.Release()
-			}
-		})
+		for _, reads := range readModes {
+			b.Run("size="+sizeName(size)+"/reads="+reads, func(b *testing.B) {
+				benchReadEntryLog(b, size, reads == "buffered")
+			})
+		}
+	}
+}
+
+func benchReadEntryLog(b *testing.B, size int, buffered bool) {
+	dir := b.TempDir()
+	opts := benchOptions(dir)
+	opts.BufferedReads = buffered
+	opts.ReadCacheMaxBytes = -1
+	const ledgers, per = 100, 500
+	s := fillForReads(b, dir, opts, ledgers, per, size)
+	defer s.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	ctx := context.Background()
+	b.SetBytes(int64(size))
+	b.ReportAllocs()
+	for b.Loop() {
+		l, e := base.LedgerID(1+rng.IntN(ledgers)), base.EntryID(rng.IntN(per))
+		buf, err := s.ReadEntry(ctx, l, e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf.Release()
 	}
 }
 
 // BenchmarkReadSequential is a catch-up reader: one ledger read from its
 // first entry on, either with ReadRange batches of 100 or entry by entry
 // (with read-ahead into the read cache). Another 99 ledgers are
-// interleaved in the same logs, as on a bookie.
+// interleaved in the same logs, as on a bookie. Each in readModes.
 func BenchmarkReadSequential(b *testing.B) {
-	const ledgers, per, size = 100, 2000, 1 << 10
 	for _, mode := range []string{"range100", "entry-readahead", "entry-noreadahead"} {
-		b.Run(fmt.Sprintf("size=1KiB/mode=%s", mode), func(b *testing.B) {
-			dir := b.TempDir()
-			opts := benchOptions(dir)
-			if mode == "entry-noreadahead" {
-				opts.ReadCacheMaxBytes = -1
-			}
-			s := fillForReads(b, dir, opts, ledgers, per, size)
-			defer s.Close()
-			ctx := context.Background()
-			b.SetBytes(size)
-			b.ReportAllocs()
-			l, e := base.LedgerID(1), base.EntryID(0)
-			next := func() {
-				if e >= per {
-					l, e = l%ledgers+1, 0
-				}
-			}
-			n := 0
-			for b.Loop() {
-				next()
-				if mode == "range100" {
-					// One op is one entry: a batch counts as its entries.
-					if n == 0 {
-						got, err := s.ReadRange(ctx, l, e, 100, 1<<20)
-						if err != nil {
-							b.Fatal(err)
-						}
-						n = len(got)
-						releaseAll(got)
-					}
-					n--
-					e++
-					continue
-				}
-				buf, err := s.ReadEntry(ctx, l, e)
+		for _, reads := range readModes {
+			b.Run(fmt.Sprintf("size=1KiB/mode=%s/reads=%s", mode, reads), func(b *testing.B) {
+				benchReadSequential(b, mode, reads == "buffered")
+			})
+		}
+	}
+}
+
+func benchReadSequential(b *testing.B, mode string, buffered bool) {
+	const ledgers, per, size = 100, 2000, 1 << 10
+	dir := b.TempDir()
+	opts := benchOptions(dir)
+	opts.BufferedReads = buffered
+	if mode == "entry-noreadahead" {
+		opts.ReadCacheMaxBytes = -1
+	}
+	s := fillForReads(b, dir, opts, ledgers, per, size)
+	defer s.Close()
+	ctx := context.Background()
+	b.SetBytes(size)
+	b.ReportAllocs()
+	l, e := base.LedgerID(1), base.EntryID(0)
+	next := func() {
+		if e >= per {
+			l, e = l%ledgers+1, 0
+		}
+	}
+	n := 0
+	for b.Loop() {
+		next()
+		if mode == "range100" {
+			// One op is one entry: a batch counts as its entries.
+			if n == 0 {
+				got, err := s.ReadRange(ctx, l, e, 100, 1<<20)
 				if err != nil {
 					b.Fatal(err)
 				}
-				buf.Release()
-				e++
+				n = len(got)
+				releaseAll(got)
 			}
-		})
+			n--
+			e++
+			continue
+		}
+		buf, err := s.ReadEntry(ctx, l, e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		buf.Release()
+		e++
 	}
 }
 
