@@ -20,6 +20,7 @@ import (
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 	"github.com/sirupsen/logrus"
 
+	"github.com/magnetar/magnetar/internal/record"
 	"github.com/magnetar/magnetar/internal/testutil"
 )
 
@@ -412,7 +413,7 @@ func TestDamagedIndexRebuiltOnRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		const at = 64 + 32 + 2 // into the first index record, past its header
+		const at = record.FileHeaderSize + record.HeaderSize + 2 // into the first index record's payload
 		if len(b) <= at {
 			continue // a log that never committed
 		}

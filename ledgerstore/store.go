@@ -131,7 +131,7 @@ type logFile struct {
 
 	fmu sync.Mutex
 	f   vfs.File // read handle, opened on first use (or the writer's)
-	df  vfs.File // O_DIRECT read handle (Options.DirectReads), opened on first use
+	df  vfs.File // O_DIRECT read handle (unless Options.BufferedReads), opened on first use
 
 	// Guarded by Store.state.
 	size    int64                   // bytes of the file that are data (header included)
